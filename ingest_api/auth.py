@@ -1,0 +1,47 @@
+"""Bearer-token dependencies: IngestAuth (ingest or admin token) and AdminAuth (admin token only)."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from .errors import ApiError
+
+_bearer = HTTPBearer(auto_error=False, description="Ingest or admin bearer token")
+
+
+def _eq(a: str | None, b: str | None) -> bool:
+    # Constant-time comparison; an unset token never matches.
+    return bool(a) and bool(b) and hmac.compare_digest(a.encode(), b.encode())
+
+
+def _role(request: Request, creds: HTTPAuthorizationCredentials | None) -> str:
+    if creds is None or not creds.credentials:
+        raise ApiError(401, "missing bearer token: send `Authorization: Bearer <token>`", field="Authorization")
+    settings = request.app.state.settings
+    token = creds.credentials
+    if _eq(token, settings.admin_token):
+        return "admin"
+    if _eq(token, settings.ingest_token):
+        return "ingest"
+    raise ApiError(401, "invalid bearer token", field="Authorization")
+
+
+def require_ingest(request: Request,
+                   creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+    return _role(request, creds)
+
+
+def require_admin(request: Request,
+                  creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+    role = _role(request, creds)
+    if role != "admin":
+        raise ApiError(403, "this token may ingest but not administer: use the admin token", field="Authorization")
+    return role
+
+
+IngestAuth = Annotated[str, Depends(require_ingest)]
+AdminAuth = Annotated[str, Depends(require_admin)]

