@@ -15,7 +15,7 @@ from .settings import Settings, get_settings
 log = logging.getLogger("eval360.app")
 
 ROUTER_MODULES = ["health", "ingest", "models", "checkpoints", "datasets", "heatmap", "compare", "eval_runs",
-                  "alerts", "activity", "suites", "admin"]
+                  "alerts", "activity", "suites", "promotion", "admin"]
 
 
 class BodyLimit:

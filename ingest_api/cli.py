@@ -1,0 +1,220 @@
+"""The `eval360` command: serve, api, dashboard, worker, migrate, demo-data, db-url, backfill."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from .settings import REPO_ROOT, Settings, SettingsError
+
+
+def _settings(demo: bool = False) -> Settings:
+    return Settings.from_env(demo=demo or None)
+
+
+def _url(settings: Settings, keep_running: bool = False) -> str:
+    from .db import resolve_database_url
+
+    return resolve_database_url(settings, keep_running=keep_running)
+
+
+def cmd_migrate(args) -> int:
+    from .db import migrate
+
+    applied = migrate(_url(_settings()))
+    print(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}; views re-created")
+    return 0
+
+
+def cmd_db_url(args) -> int:
+    print(_url(_settings(), keep_running=True))
+    return 0
+
+
+def cmd_api(args) -> int:
+    import uvicorn
+
+    from .app import create_app
+    from .db import migrate
+
+    settings = _settings(args.demo)
+    settings.require_tokens()
+    url = _url(settings)
+    if not args.no_migrate:
+        migrate(url)
+    app = create_app(settings, database_url=url)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=True,
+                forwarded_allow_ips="127.0.0.1", access_log=not args.quiet)
+    return 0
+
+
+def dashboard_command(port: int, host: str) -> list[str]:
+    base = os.environ.get("EVAL360_ROOT_PATH", "").strip("/")
+    # The dashboard is served at /eval360/ behind nginx: the API's root path is /eval360 too.
+    cmd = [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "dashboard" / "app.py"),
+           "--server.port", str(port), "--server.address", host, "--server.headless", "true",
+           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    if base:
+        cmd += ["--server.baseUrlPath", base]
+    return cmd
+
+
+def cmd_dashboard(args) -> int:
+    settings = _settings()
+    env = dict(os.environ, DATABASE_URL=_url(settings))
+    return subprocess.call(dashboard_command(args.port, args.host), env=env)
+
+
+def cmd_worker(args) -> int:
+    try:
+        from .webhooks import run_worker
+    except ImportError:
+        print("the webhook worker is not part of this build", file=sys.stderr)
+        return 1
+    settings = _settings()
+    return run_worker(_url(settings), once=args.once) or 0
+
+
+def cmd_demo_data(args) -> int:
+    from .db import migrate
+    from .demo import load_demo_data
+
+    url = _url(_settings())
+    migrate(url)
+    summary = load_demo_data(url, scale=args.scale, seed=args.seed)
+    print(summary)
+    return 0
+
+
+def cmd_backfill(args) -> int:
+    import backfill
+
+    return backfill.main(args.rest)
+
+
+def cmd_serve(args) -> int:
+    from .db import migrate
+
+    settings = _settings(args.demo)
+    try:
+        settings.require_tokens()
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    url = _url(settings)
+    migrate(url)
+    if args.demo:
+        from .demo import has_data, load_demo_data
+
+        if not has_data(url):
+            print("loading demo data (first start)…", flush=True)
+            print(load_demo_data(url, scale="small", seed=0), flush=True)
+    env = dict(os.environ, DATABASE_URL=url, EVAL360_INGEST_TOKEN=settings.ingest_token or "",
+               EVAL360_ADMIN_TOKEN=settings.admin_token or "")
+    py = sys.executable
+    procs = {
+        "api": subprocess.Popen([py, "-m", "ingest_api.cli", "api", "--port", str(args.api_port), "--host", args.host,
+                                 "--no-migrate", "--quiet"], env=env),
+        "dashboard": subprocess.Popen(dashboard_command(args.dashboard_port, args.host), env=env,
+                                      stdout=subprocess.DEVNULL),
+        "worker": subprocess.Popen([py, "-m", "ingest_api.cli", "worker"], env=env),
+    }
+    shown = "localhost" if args.host in ("0.0.0.0", "127.0.0.1") else args.host
+    print(
+        "\nEval360 is running:\n"
+        f"  dashboard   http://{shown}:{args.dashboard_port}/\n"
+        f"  API docs    http://{shown}:{args.api_port}/api/docs\n"
+        f"  database    {url}\n"
+        f"  ingest token  {settings.ingest_token}\n"
+        f"  admin token   {settings.admin_token}\n"
+        "Ctrl-C stops everything.\n", flush=True)
+    stop = {"now": False}
+
+    def _stop(*_):
+        stop["now"] = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stop["now"]:
+            for name, p in procs.items():
+                if p.poll() is not None and name != "worker":
+                    print(f"{name} exited with code {p.returncode}; stopping", file=sys.stderr)
+                    stop["now"] = True
+            time.sleep(0.5)
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        deadline = time.time() + 10
+        for p in procs.values():
+            try:
+                p.wait(max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="eval360", description="Eval360 dashboard")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="migrate, then run the API, the dashboard and the worker")
+    s.add_argument("--demo", action="store_true", help="generate tokens and load demo data on first start")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--api-port", type=int, default=11003)
+    s.add_argument("--dashboard-port", type=int, default=11004)
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("api", help="the FastAPI service alone")
+    s.add_argument("--port", type=int, default=11003)
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--demo", action="store_true")
+    s.add_argument("--no-migrate", action="store_true")
+    s.add_argument("--quiet", action="store_true", help="no access log")
+    s.set_defaults(func=cmd_api)
+
+    s = sub.add_parser("dashboard", help="the Streamlit app alone")
+    s.add_argument("--port", type=int, default=11004)
+    s.add_argument("--host", default="127.0.0.1")
+    s.set_defaults(func=cmd_dashboard)
+
+    s = sub.add_parser("worker", help="the background worker (webhook deliveries)")
+    s.add_argument("--once", action="store_true", help="drain what is due, then exit")
+    s.set_defaults(func=cmd_worker)
+
+    s = sub.add_parser("migrate", help="apply sql/migrations, then sql/views")
+    s.set_defaults(func=cmd_migrate)
+
+    s = sub.add_parser("demo-data", help="load synthetic but realistic data")
+    s.add_argument("--scale", choices=["small", "llm360"], default="small")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_demo_data)
+
+    s = sub.add_parser("db-url", help="print the connection string in use")
+    s.set_defaults(func=cmd_db_url)
+
+    s = sub.add_parser("backfill", help="same as python backfill.py", add_help=False)
+    s.add_argument("rest", nargs=argparse.REMAINDER)
+    s.set_defaults(func=cmd_backfill)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("EVAL360_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
