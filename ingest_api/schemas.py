@@ -194,8 +194,8 @@ def _text(v: Any) -> Any:
     return json.dumps(v, ensure_ascii=False, default=str)
 
 
-Text = Annotated[str | None, BeforeValidator(_text), Field(max_length=100_000)]
-Label = Annotated[str | None, BeforeValidator(_text), Field(max_length=500)]
+Text = Annotated[Annotated[str, Field(max_length=100_000)] | None, BeforeValidator(_text)]
+Label = Annotated[Annotated[str, Field(max_length=500)] | None, BeforeValidator(_text)]
 
 
 class ExampleIn(BaseModel):

@@ -1,0 +1,99 @@
+"""The migration runner: records files, re-creates views, safe twice and concurrently."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from ingest_api.db import migrate
+from ingest_api.settings import SQL_DIR
+
+
+def _tables(url):
+    with psycopg.connect(url) as c:
+        return {r[0] for r in c.execute("select tablename from pg_tables where schemaname='public'")}
+
+
+def test_migrate_twice_is_a_no_op(fresh_database):
+    url = fresh_database()
+    first = migrate(url)
+    assert first == sorted(p.name for p in (SQL_DIR / "migrations").glob("*.sql"))
+    assert migrate(url) == []
+    with psycopg.connect(url) as c:
+        assert c.execute("select count(*) from schema_migrations").fetchone()[0] == len(first)
+    assert {"models", "checkpoints", "eval_runs", "eval_results", "example_results", "benchmark_metadata",
+            "suites", "alerts", "promotion_rules", "activity", "webhooks", "webhook_deliveries"} <= _tables(url)
+
+
+def test_concurrent_migrations_both_succeed(fresh_database):
+    url = fresh_database()
+    results, errors = [], []
+
+    def run():
+        try:
+            results.append(migrate(url))
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    applied = [r for r in results if r]
+    assert len(applied) == 1  # exactly one runner applied the files; the others found nothing to do
+    with psycopg.connect(url) as c:
+        n = c.execute("select count(*) from schema_migrations").fetchone()[0]
+    assert n == len(list((SQL_DIR / "migrations").glob("*.sql")))
+
+
+def test_views_recreated_and_view_order_independent(fresh_database, tmp_path):
+    url = fresh_database()
+    sql_dir = tmp_path / "sql"
+    (sql_dir / "migrations").mkdir(parents=True)
+    (sql_dir / "views").mkdir()
+    (sql_dir / "migrations" / "0001_t.sql").write_text("create table t (x int); insert into t values (1), (2);")
+    # a_top depends on z_base, which sorts after it
+    (sql_dir / "views" / "a_top.sql").write_text("create or replace view a_top as select x * 10 as y from z_base;")
+    (sql_dir / "views" / "z_base.sql").write_text("create or replace view z_base as select x from t;")
+    migrate(url, sql_dir)
+    # a view may change its columns between versions
+    (sql_dir / "views" / "z_base.sql").write_text("create or replace view z_base as select x, x + 1 as x1 from t;")
+    migrate(url, sql_dir)
+    with psycopg.connect(url) as c:
+        assert c.execute("select sum(y) from a_top").fetchone()[0] == 30
+        assert c.execute("select x1 from z_base order by x").fetchall() == [(2,), (3,)]
+
+
+def test_failed_migration_is_not_recorded(fresh_database, tmp_path):
+    url = fresh_database()
+    sql_dir = tmp_path / "sql"
+    (sql_dir / "migrations").mkdir(parents=True)
+    (sql_dir / "views").mkdir()
+    (sql_dir / "migrations" / "0001_ok.sql").write_text("create table ok (x int);")
+    (sql_dir / "migrations" / "0002_bad.sql").write_text("create table half (x int); select 1/0;")
+    with pytest.raises(psycopg.Error):
+        migrate(url, sql_dir)
+    assert "half" not in _tables(url) and "ok" in _tables(url)
+    (sql_dir / "migrations" / "0002_bad.sql").write_text("create table half (x int);")
+    assert migrate(url, sql_dir) == ["0002_bad.sql"]
+
+
+def test_reader_role_sees_views_only(db_url):
+    with psycopg.connect(db_url) as c:
+        views = [r[0] for r in c.execute(
+            "select table_name from information_schema.views where table_schema='public'")]
+        granted = {r[0] for r in c.execute(
+            "select table_name from information_schema.role_table_grants where grantee='eval360_reader'")}
+    assert set(views) <= granted
+    assert "models" not in granted and "example_results" not in granted
+
+
+def test_every_view_file_has_a_grain_header():
+    for p in Path(SQL_DIR / "views").glob("*.sql"):
+        head = p.read_text().lstrip().splitlines()[0].lower()
+        assert head.startswith("--") and "grain" in p.read_text().lower()[:600], p.name
