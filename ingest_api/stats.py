@@ -7,8 +7,8 @@ function takes plain numbers so it can be checked against reference values.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from scipy import stats as st
@@ -180,3 +180,244 @@ def bootstrap_mean_ci(values: Sequence[float], *, n_boot: int = 2000, seed: int 
     res = st.bootstrap((arr,), np.mean, n_resamples=n_boot, confidence_level=level,
                        method="percentile", random_state=np.random.default_rng(seed), vectorized=True)
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+# ------------------------------------------------------------------ read side: vectorised intervals
+# The read API puts an interval on hundreds of cells per request: these take arrays and call
+# scipy once, instead of once per cell.
+
+
+def wilson_interval_array(p: Sequence[float], n: Sequence[float], z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson 95% intervals for arrays of proportions and trial counts (nan where n <= 0)."""
+    p = np.clip(np.asarray(p, dtype=float), 0.0, 1.0)
+    n = np.asarray(n, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z2 = z * z
+        denom = 1 + z2 / n
+        centre = (p + z2 / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
+        lo = np.clip(centre - half, 0.0, 1.0)
+        hi = np.clip(centre + half, 0.0, 1.0)
+    bad = ~(n > 0) | ~np.isfinite(p)
+    lo[bad] = np.nan
+    hi[bad] = np.nan
+    return lo, hi
+
+
+def bootstrap_binary_interval(k: Sequence[float], n: Sequence[float],
+                              level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile-bootstrap interval of the mean of n 0/1 outcomes with k successes, without resampling.
+
+    Resampling n outcomes with replacement makes the resampled mean exactly Binomial(n, k/n)/n, so
+    the percentile interval is the quantiles of that distribution: the limit of infinitely many
+    bootstrap resamples, with no Monte Carlo noise.
+    """
+    k = np.asarray(k, dtype=float)
+    n = np.asarray(n, dtype=float)
+    a = (1 - level) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(n > 0, k / n, np.nan)
+        lo = st.binom.ppf(a, n, p) / n
+        hi = st.binom.ppf(1 - a, n, p) / n
+    bad = ~(n > 0)
+    lo[bad] = np.nan
+    hi[bad] = np.nan
+    return lo, hi
+
+
+def bootstrap_normal_interval(score_sum: Sequence[float], score_sumsq: Sequence[float], n: Sequence[float],
+                              z: float = Z95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bootstrap interval of a mean of fractional per-example scores from its sufficient statistics.
+
+    The bootstrap standard error of a mean is exactly the plug-in sd / sqrt(n); the percentile
+    interval is then the normal one (CLT). Returns (lower, upper, standard error), clipped to [0, 1].
+    """
+    s = np.asarray(score_sum, dtype=float)
+    s2 = np.asarray(score_sumsq, dtype=float)
+    n = np.asarray(n, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = s / n
+        var = np.maximum(s2 / n - mean * mean, 0.0)
+        se = np.sqrt(var / n)
+        lo = np.clip(mean - z * se, 0.0, 1.0)
+        hi = np.clip(mean + z * se, 0.0, 1.0)
+    bad = ~(n > 0)
+    for arr in (lo, hi, se):
+        arr[bad] = np.nan
+    return lo, hi, se
+
+
+def _none(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def score_intervals(rows: list[dict], *, value_key: str = "metric_value",
+                    name_key: str = "metric_name") -> list[dict]:
+    """An interval for each score row: bootstrap over examples when the run has example rows,
+    else Wilson from n for a proportion metric, else the interval the caller stored (if any).
+
+    Rows carry n, ci_lower, ci_upper, stderr and the example sums of v_current_scores
+    (n_examples, n_graded, n_correct, score_sum, score_sumsq, n_fractional). Returns, per row,
+    {n, ci_lower, ci_upper, stderr, interval_method}.
+    """
+    from .metrics import is_proportion_metric
+
+    out: list[dict] = [{} for _ in rows]
+    boot_bin, boot_frac, wil = [], [], []
+    for i, r in enumerate(rows):
+        v = r.get(value_key)
+        ng = r.get("n_graded")
+        if v is not None and ng:
+            if not r.get("n_fractional"):
+                boot_bin.append(i)
+            else:
+                boot_frac.append(i)
+        elif v is not None and r.get("n") and is_proportion_metric(r.get(name_key) or "", v):
+            wil.append(i)
+        else:
+            has = r.get("ci_lower") is not None or r.get("ci_upper") is not None or r.get("stderr") is not None
+            out[i] = {"n": r.get("n"), "ci_lower": r.get("ci_lower"), "ci_upper": r.get("ci_upper"),
+                      "stderr": r.get("stderr"), "interval_method": "reported" if has else None}
+    if boot_bin:
+        n = np.array([rows[i]["n_graded"] for i in boot_bin], dtype=float)
+        # Successes from the score sum: scores are 0/1 here, so this is the correct count.
+        k = np.array([rows[i]["score_sum"] for i in boot_bin], dtype=float)
+        lo, hi = bootstrap_binary_interval(k, n)
+        p = k / n
+        se = np.sqrt(p * (1 - p) / n)
+        for j, i in enumerate(boot_bin):
+            out[i] = {"n": int(n[j]), "ci_lower": _none(lo[j]), "ci_upper": _none(hi[j]), "stderr": _none(se[j]),
+                      "interval_method": "bootstrap"}
+    if boot_frac:
+        n = np.array([rows[i]["n_graded"] for i in boot_frac], dtype=float)
+        lo, hi, se = bootstrap_normal_interval([rows[i]["score_sum"] for i in boot_frac],
+                                               [rows[i]["score_sumsq"] for i in boot_frac], n)
+        for j, i in enumerate(boot_frac):
+            out[i] = {"n": int(n[j]), "ci_lower": _none(lo[j]), "ci_upper": _none(hi[j]), "stderr": _none(se[j]),
+                      "interval_method": "bootstrap"}
+    if wil:
+        p = np.array([rows[i][value_key] for i in wil], dtype=float)
+        n = np.array([rows[i]["n"] for i in wil], dtype=float)
+        lo, hi = wilson_interval_array(p, n)
+        pc = np.clip(p, 0, 1)
+        se = np.sqrt(pc * (1 - pc) / n)
+        for j, i in enumerate(wil):
+            out[i] = {"n": int(n[j]), "ci_lower": _none(lo[j]), "ci_upper": _none(hi[j]), "stderr": _none(se[j]),
+                      "interval_method": "wilson"}
+    return out
+
+
+# ------------------------------------------------------------------ read side: tests from summaries
+
+
+def mcnemar_from_counts(n_wrong_to_right: int, n_right_to_wrong: int, n_pairs: int) -> TestResult:
+    """Exact McNemar test from discordant-pair counts; effect = (wrong→right − right→wrong) / n (b − a)."""
+    if not n_pairs:
+        return TestResult(None, None, None, None, "insufficient_data", 0, 0)
+    b, c = int(n_wrong_to_right), int(n_right_to_wrong)
+    k = b + c
+    pval = 1.0 if k == 0 else float(st.binomtest(b, k, 0.5).pvalue)
+    diff = (b - c) / n_pairs
+    # Wald interval of a paired difference of proportions.
+    var = ((b + c) / n_pairs - diff * diff) / n_pairs
+    half = Z95 * math.sqrt(max(var, 0.0))
+    return TestResult(pval, diff, diff - half, diff + half, "mcnemar_exact", n_pairs, n_pairs)
+
+
+def paired_from_sums(diff_sum: float, diff_sumsq: float, n_pairs: int) -> TestResult:
+    """Paired t-test of b − a from the sums of per-example differences (fractional scores)."""
+    if not n_pairs or n_pairs < 2:
+        return TestResult(None, None, None, None, "insufficient_data", n_pairs or 0, n_pairs or 0)
+    n = int(n_pairs)
+    mean = diff_sum / n
+    var = max((diff_sumsq - n * mean * mean) / (n - 1), 0.0)
+    sd = math.sqrt(var)
+    if sd == 0:
+        return TestResult(1.0 if mean == 0 else 0.0, mean, mean, mean, "paired_t", n, n)
+    se = sd / math.sqrt(n)
+    t = mean / se
+    pval = float(2 * st.t.sf(abs(t), n - 1))
+    half = float(st.t.ppf(0.975, n - 1)) * se
+    return TestResult(pval, mean, mean - half, mean + half, "paired_t", n, n)
+
+
+def z_test_from_se(v_a: float | None, se_a: float | None, v_b: float | None, se_b: float | None) -> TestResult:
+    """Two-sided z-test of b − a for independent estimates with known standard errors."""
+    if None in (v_a, se_a, v_b, se_b):
+        return TestResult(None, None if v_a is None or v_b is None else v_b - v_a, None, None,
+                          "insufficient_data")
+    diff = v_b - v_a
+    se = math.sqrt(se_a * se_a + se_b * se_b)
+    if se == 0:
+        return TestResult(1.0 if diff == 0 else 0.0, diff, diff, diff, "z_from_stderr")
+    pval = float(2 * st.norm.sf(abs(diff) / se))
+    return TestResult(pval, diff, diff - Z95 * se, diff + Z95 * se, "z_from_stderr")
+
+
+def compare_scores(a: dict, b: dict, pair: dict | None = None) -> TestResult:
+    """b − a for two score rows: paired test on shared examples when given, else a two-proportion
+    test from counts for proportion metrics with n, else a z-test from standard errors."""
+    from .metrics import is_proportion_metric
+
+    va, vb = a.get("metric_value"), b.get("metric_value")
+    if va is None or vb is None:
+        return TestResult(None, None if va is None or vb is None else vb - va, None, None, "insufficient_data")
+    if pair and pair.get("n_pairs"):
+        if pair.get("n_fractional"):
+            return paired_from_sums(pair["diff_sum"], pair["diff_sumsq"], pair["n_pairs"])
+        return mcnemar_from_counts(pair["n_wrong_to_right"], pair["n_right_to_wrong"], pair["n_pairs"])
+    na, nb = a.get("n"), b.get("n")
+    if na and nb and is_proportion_metric(a.get("metric_name") or "", va) \
+            and is_proportion_metric(b.get("metric_name") or "", vb):
+        return two_proportion_test(va, na, vb, nb)
+    return z_test_from_se(va, a.get("stderr"), vb, b.get("stderr"))
+
+
+def tie_groups(rows: list[dict], *, alpha: float = 0.05, higher_better: bool = True) -> list[dict]:
+    """Ranks with ties for rows sorted best first: a row joins the current group unless it is
+    significantly worse than the group's leader (compare_scores, two-sided p < alpha).
+
+    Returns per row {rank, tie_group, is_tied, p_vs_group_leader}. Rank is the leader's position
+    (1-based); rows whose difference cannot be tested tie only when their values are equal.
+    """
+    out: list[dict] = []
+    leader = None
+    group = 0
+    rank = 0
+    for i, r in enumerate(rows):
+        p = None
+        if leader is None:
+            new = True
+        else:
+            t = compare_scores(rows[leader], r)
+            p = t.p_value
+            if p is None:
+                new = r.get("metric_value") != rows[leader].get("metric_value")
+            else:
+                new = p < alpha
+        if new:
+            leader, group, rank = i, group + 1, i + 1
+            p = None
+        out.append({"rank": rank, "tie_group": group, "p_vs_group_leader": p})
+    sizes: dict[int, int] = {}
+    for o in out:
+        sizes[o["tie_group"]] = sizes.get(o["tie_group"], 0) + 1
+    for o in out:
+        o["is_tied"] = sizes[o["tie_group"]] > 1
+    return out
+
+
+def mean_with_se(values: Sequence[float], ses: Sequence[float | None]) -> dict:
+    """Mean of k scores with the standard error from their own uncertainty: sqrt(sum se²) / k.
+
+    Datasets without a standard error make the interval unknown (None) rather than too narrow.
+    """
+    vals = [float(v) for v in values]
+    k = len(vals)
+    if k == 0:
+        return {"mean": None, "n_datasets": 0, "stderr": None, "ci_lower": None, "ci_upper": None}
+    mean = sum(vals) / k
+    if any(s is None for s in ses):
+        return {"mean": mean, "n_datasets": k, "stderr": None, "ci_lower": None, "ci_upper": None}
+    se = math.sqrt(sum(float(s) ** 2 for s in ses)) / k
+    return {"mean": mean, "n_datasets": k, "stderr": se, "ci_lower": mean - Z95 * se, "ci_upper": mean + Z95 * se}

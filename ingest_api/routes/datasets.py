@@ -1,0 +1,42 @@
+"""GET /api/datasets, /api/datasets/{name}/leaderboard and /api/filters."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Response
+
+from .. import queries
+from ..deps import ConnDep
+from ..errors import not_found
+from .models import ScoreQ, StepQ, reply, score_choice
+
+router = APIRouter(prefix="/api", tags=["datasets"])
+
+
+@router.get("/datasets")
+def get_datasets(conn: ConnDep) -> Response:
+    """Dataset names (plus details: category, direction, models and runs per dataset)."""
+    rows = queries.list_datasets(conn)
+    return reply({"datasets": [r["dataset_name"] for r in rows], "details": rows})
+
+
+@router.get("/datasets/{dataset_name}/leaderboard")
+def get_leaderboard(
+    dataset_name: Annotated[str, Path(min_length=1, max_length=256)], conn: ConnDep,
+    score: ScoreQ = None, step: StepQ = None,
+    model_type: Annotated[Literal["training", "baseline"] | None, Query(description="only this type")] = None,
+    alpha: Annotated[float, Query(gt=0, lt=0.5, description="level of the test that separates ranks")] = 0.05,
+) -> Response:
+    """Models ranked by the chosen score, with n, interval, source checkpoint and statistical tie groups."""
+    out = queries.leaderboard(conn, dataset_name, score=score_choice(score, step), step=step,
+                              model_type=model_type, alpha=alpha)
+    if out is None:
+        raise not_found("dataset", dataset_name)
+    return reply(out)
+
+
+@router.get("/filters")
+def get_filters(conn: ConnDep) -> Response:
+    """Distinct owners, model types, datasets, categories and suites for dropdowns."""
+    return reply(queries.filters(conn))

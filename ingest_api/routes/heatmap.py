@@ -1,0 +1,44 @@
+"""GET /api/heatmap: models × datasets with per-cell status, coverage and categories."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
+
+from .. import queries
+from ..deps import ConnDep
+from ..errors import not_found
+from .models import ScoreQ, StepQ, reply, score_choice
+
+router = APIRouter(prefix="/api", tags=["heatmap"])
+
+CategoryQ = Annotated[str | None, Query(min_length=1, max_length=200, description="only datasets of this category")]
+TypeQ = Annotated[Literal["training", "baseline"] | None, Query(description="only this model type")]
+OwnerQ = Annotated[str | None, Query(min_length=1, max_length=200, description="only this owner")]
+
+
+def build_heatmap(conn, *, suite_id: str | None, score: str | None, step: int | None, category: str | None,
+                  model_type: str | None, owner: str | None) -> dict:
+    suite_datasets = None
+    if suite_id is not None:
+        suite = queries.get_suite(conn, suite_id)
+        if suite is None:
+            raise not_found("suite", suite_id)
+        suite_datasets = suite["dataset_names"]
+    out = queries.heatmap(conn, score=score_choice(score, step), step=step, suite_datasets=suite_datasets,
+                          category=category, model_type=model_type, owner=owner)
+    if suite_id is not None:
+        out["suite_id"] = suite_id
+    return out
+
+
+@router.get("/heatmap")
+def get_heatmap(
+    conn: ConnDep, score: ScoreQ = None, step: StepQ = None,
+    suite: Annotated[str | None, Query(min_length=1, max_length=256, description="only this suite's datasets")] = None,
+    category: CategoryQ = None, model_type: TypeQ = None, owner: OwnerQ = None,
+) -> Response:
+    """Models × datasets: chosen score with n and interval, status (incl. stale, missing), coverage, categories."""
+    return reply(build_heatmap(conn, suite_id=suite, score=score, step=step, category=category,
+                               model_type=model_type, owner=owner))
