@@ -51,10 +51,11 @@ def embedded_db(prefix: str = "eval360-bench-"):
 def api_server(url: str, *, workers: int = 1):
     """`eval360 api` as a real process on a loopback port."""
     port = free_port()
+    extra = ["--workers", str(workers)] if workers > 1 else []
     env = dict(os.environ, DATABASE_URL=url, EVAL360_INGEST_TOKEN=INGEST, EVAL360_ADMIN_TOKEN=ADMIN,
                EVAL360_LOG_LEVEL="WARNING")
     proc = subprocess.Popen([sys.executable, "-m", "ingest_api.cli", "api", "--port", str(port), "--no-migrate",
-                             "--quiet"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             "--quiet", *extra], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while True:
@@ -90,3 +91,28 @@ def table(rows: list[dict], cols: list[str]) -> str:
 
 def median(xs):
     return statistics.median(xs) if xs else float("nan")
+
+
+class KeepAlive:
+    """A lean keep-alive HTTP/1.1 client (http.client), so the bench measures the server, not the client."""
+
+    def __init__(self, base: str, headers: dict):
+        import http.client
+        from urllib.parse import urlparse
+
+        u = urlparse(base)
+        self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
+        self.headers = headers
+
+    def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        self.conn.request("POST", path, body=body, headers=self.headers)
+        r = self.conn.getresponse()
+        return r.status, r.read()
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        self.conn.request("GET", path, headers=self.headers)
+        r = self.conn.getresponse()
+        return r.status, r.read()
+
+    def close(self):
+        self.conn.close()

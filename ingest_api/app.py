@@ -103,3 +103,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     _include_routers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory` / multi-worker runs: settings and DATABASE_URL from the environment."""
+    return create_app(Settings.from_env())

@@ -47,9 +47,15 @@ def cmd_api(args) -> int:
     url = _url(settings)
     if not args.no_migrate:
         migrate(url)
-    app = create_app(settings, database_url=url)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=True,
-                forwarded_allow_ips="127.0.0.1", access_log=not args.quiet)
+    common = dict(host=args.host, port=args.port, log_level="info", proxy_headers=True,
+                  forwarded_allow_ips="127.0.0.1", access_log=not args.quiet)
+    if args.workers > 1:
+        # Worker processes build the app from the environment: hand them the resolved settings.
+        os.environ.update(DATABASE_URL=url, EVAL360_INGEST_TOKEN=settings.ingest_token or "",
+                          EVAL360_ADMIN_TOKEN=settings.admin_token or "")
+        uvicorn.run("ingest_api.app:app_from_env", factory=True, workers=args.workers, **common)
+    else:
+        uvicorn.run(create_app(settings, database_url=url), **common)
     return 0
 
 
@@ -177,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--demo", action="store_true")
     s.add_argument("--no-migrate", action="store_true")
     s.add_argument("--quiet", action="store_true", help="no access log")
+    s.add_argument("--workers", type=int, default=int(os.environ.get("EVAL360_API_WORKERS", "1")),
+                   help="worker processes (EVAL360_API_WORKERS; default 1)")
     s.set_defaults(func=cmd_api)
 
     s = sub.add_parser("dashboard", help="the Streamlit app alone")
