@@ -1,0 +1,26 @@
+"""GET /api/activity: what happened (ingest, backfill, alerts, acknowledgements, promotions, admin), newest first."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from .. import admin as core
+from ..deps import ConnDep
+
+router = APIRouter(prefix="/api", tags=["activity"])
+
+
+@router.get("/activity")
+def get_activity(
+    conn: ConnDep,
+    model_id: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
+    event_type: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    before_id: Annotated[int | None, Query(ge=1, le=2**62, description="page after this event id")] = None,
+) -> dict:
+    """Activity events, newest first (filters: model_id, event_type; pages: limit + offset or before_id)."""
+    return core.list_activity(conn, model_id=model_id, event_type=event_type, limit=limit, offset=offset,
+                              before_id=before_id)

@@ -1,0 +1,121 @@
+"""Alert rules on crafted sequences, through the real ingest path (POST /api/ingest/*)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ingest_api.webhooks import run_worker
+from tests.conftest import q
+from tests.test_alert_support import alert_keys, open_alerts, paired_outcomes, post, post_examples
+
+M = "k2"
+DATASETS = ["gsm8k", "mmlu", "bbh", "aime"]
+
+
+def _baseline_steps(client, h, steps=(1000, 2000), values=None):
+    values = values or {"gsm8k": 0.70, "mmlu": 0.60, "bbh": 0.50, "aime": 0.30}
+    for s in steps:
+        for d in DATASETS:
+            post(client, h, M, s, d, values[d])
+
+
+def test_real_regression_fires_once_and_repost_does_not_duplicate(client, db, ingest_headers):
+    _baseline_steps(client, ingest_headers)
+    for d, v in {"gsm8k": 0.58, "mmlu": 0.60, "bbh": 0.505, "aime": 0.30}.items():
+        post(client, ingest_headers, M, 3000, d, v)
+    got = open_alerts(client, type="regression")
+    assert [(a["checkpoint_id"], a["dataset_name"]) for a in got] == [(f"{M}__step-3000", "gsm8k")]
+    a = got[0]
+    assert a["severity"] == "critical"  # 12 points, q far below 0.01
+    assert a["detail"]["method"] == "two_proportion_z" and a["detail"]["q_value"] < 0.01
+    assert a["detail"]["previous"]["step"] == 2000 and a["acknowledged"] is False
+    # Re-posting the same results (and the regressed one again) adds nothing.
+    for d, v in {"gsm8k": 0.58, "mmlu": 0.60}.items():
+        post(client, ingest_headers, M, 3000, d, v)
+    assert q(db, "select count(*) n from alerts where alert_type = 'regression'")[0]["n"] == 1
+    assert len(q(db, "select * from activity where event_type = 'alert' and detail->>'alert_type' = 'regression'")) == 1
+
+
+def test_noise_within_the_interval_does_not_alert(client, db, ingest_headers):
+    _baseline_steps(client, ingest_headers)
+    # 2-point moves with n = 1000: well inside the noise.
+    for d, v in {"gsm8k": 0.68, "mmlu": 0.62, "bbh": 0.48, "aime": 0.315}.items():
+        post(client, ingest_headers, M, 3000, d, v)
+    assert open_alerts(client) == []
+    # The earlier dashboard's rule (interval separation of the step-to-step difference) is not what fires:
+    # even a 4-point drop on n = 1000 among 4 datasets stays quiet after correction.
+    post(client, ingest_headers, M, 4000, "gsm8k", 0.64)
+    assert open_alerts(client, type="regression") == []
+
+
+def test_improvement_and_new_best(client, db, ingest_headers):
+    _baseline_steps(client, ingest_headers)
+    post(client, ingest_headers, M, 3000, "gsm8k", 0.80)
+    types = {(a["alert_type"], a["dataset_name"]) for a in open_alerts(client)}
+    assert types == {("improvement", "gsm8k"), ("new_best", "gsm8k")}
+    assert {a["severity"] for a in open_alerts(client)} == {"info"}
+    # A rebound after a real dip is an improvement but not a new best.
+    post(client, ingest_headers, M, 4000, "gsm8k", 0.60)
+    post(client, ingest_headers, M, 5000, "gsm8k", 0.72)
+    at5 = {a["alert_type"] for a in open_alerts(client, checkpoint_id=f"{M}__step-5000")}
+    assert at5 == {"improvement"}
+    assert {a["alert_type"] for a in open_alerts(client, checkpoint_id=f"{M}__step-4000")} == {"regression"}
+
+
+def test_late_earlier_step_rejudges_neighbours(client, db, ingest_headers):
+    post(client, ingest_headers, M, 1000, "gsm8k", 0.70)
+    post(client, ingest_headers, M, 3000, "gsm8k", 0.60)
+    assert {a["alert_type"] for a in open_alerts(client)} == {"regression"}
+    # Step 2000 arrives late and is as low as step 3000: the drop happened at 2000, not at 3000.
+    post(client, ingest_headers, M, 2000, "gsm8k", 0.60)
+    got = open_alerts(client)
+    assert [(a["alert_type"], a["checkpoint_id"]) for a in got] == [("regression", f"{M}__step-2000")]
+    resolved = open_alerts(client, status="resolved")
+    assert [(a["alert_type"], a["checkpoint_id"]) for a in resolved] == [("regression", f"{M}__step-3000")]
+
+
+def test_lower_is_better_benchmark(client, db, ingest_headers, admin_headers):
+    r = client.post("/api/admin/benchmark-metadata", headers=admin_headers,
+                    json={"benchmarks": [{"dataset_name": "toxicity", "category": "safety", "is_higher_better": False}]})
+    assert r.status_code == 200, r.text
+    post(client, ingest_headers, M, 1000, "toxicity", 0.10, metrics={"accuracy (avg over 1)": 0.10})
+    post(client, ingest_headers, M, 2000, "toxicity", 0.20, metrics={"accuracy (avg over 1)": 0.20})
+    assert [a["alert_type"] for a in open_alerts(client)] == ["regression"]
+
+
+def test_paired_test_after_examples_arrive(client, db, ingest_headers):
+    """A 4-point drop on n = 1000 is not significant unpaired; with example rows (90% agreement) it is."""
+    rng = np.random.default_rng(7)
+    x, y = paired_outcomes(rng, 1000, 0.7, drop=0.04, agreement=0.9)
+    assert 0.03 < x.mean() - y.mean() < 0.05
+    a = post(client, ingest_headers, M, 1000, "gsm8k", float(x.mean()))
+    for d in ("mmlu", "bbh", "aime"):
+        post(client, ingest_headers, M, 1000, d, 0.5)
+    b = post(client, ingest_headers, M, 2000, "gsm8k", float(y.mean()))
+    for d in ("mmlu", "bbh", "aime"):
+        post(client, ingest_headers, M, 2000, d, 0.5)
+    assert open_alerts(client, type="regression") == []
+    post_examples(client, ingest_headers, a["eval_run_id"], x, batch=100)
+    post_examples(client, ingest_headers, b["eval_run_id"], y, batch=100)
+    assert q(db, "select count(*) n from alert_recheck")[0]["n"] >= 2  # queued in the examples transaction
+    assert run_worker(db, once=True) == 0
+    got = open_alerts(client, type="regression")
+    assert [(g["checkpoint_id"], g["dataset_name"]) for g in got] == [(f"{M}__step-2000", "gsm8k")]
+    assert got[0]["detail"]["method"] == "mcnemar_midp"
+    assert q(db, "select count(*) n from alert_recheck")[0]["n"] == 0
+
+
+def test_baseline_models_get_no_step_alerts(client, db, ingest_headers):
+    post(client, ingest_headers, "gpt-4o", 0, "gsm8k", 0.9, model_type="baseline", checkpoint_id="gpt-4o",
+         training_step=None)
+    assert open_alerts(client) == []
+
+
+def test_worker_rejudge_is_idempotent(client, db, ingest_headers):
+    _baseline_steps(client, ingest_headers)
+    post(client, ingest_headers, M, 3000, "gsm8k", 0.55)
+    before = alert_keys(open_alerts(client))
+    n_activity = q(db, "select count(*) n from activity")[0]["n"]
+    assert run_worker(db, once=True) == 0
+    assert alert_keys(open_alerts(client)) == before
+    assert q(db, "select count(*) n from activity")[0]["n"] == n_activity
