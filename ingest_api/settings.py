@@ -41,6 +41,7 @@ class Settings:
     statement_timeout_ms: int = 30_000  # EVAL360_STATEMENT_TIMEOUT_MS: per statement, API connections
     pool_min: int = 2  # EVAL360_POOL_MIN
     pool_max: int = 10  # EVAL360_POOL_MAX
+    pool_timeout_s: float = 3.0  # EVAL360_POOL_TIMEOUT_S: wait for a connection this long, then answer 503
     reader_statement_timeout_ms: int = 5_000  # EVAL360_READER_TIMEOUT_MS: read-only SQL role
     extra: dict = field(default_factory=dict)
 
@@ -72,6 +73,7 @@ class Settings:
             statement_timeout_ms=_int("EVAL360_STATEMENT_TIMEOUT_MS", cls.statement_timeout_ms),
             pool_min=_int("EVAL360_POOL_MIN", cls.pool_min),
             pool_max=_int("EVAL360_POOL_MAX", cls.pool_max),
+            pool_timeout_s=float(env.get("EVAL360_POOL_TIMEOUT_S") or cls.pool_timeout_s),
             reader_statement_timeout_ms=_int("EVAL360_READER_TIMEOUT_MS", cls.reader_statement_timeout_ms),
         )
 
