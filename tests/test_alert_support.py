@@ -40,13 +40,17 @@ def alert_keys(alerts: list[dict]) -> set[tuple]:
 
 
 def paired_outcomes(rng: np.random.Generator, n: int, acc: float, drop: float = 0.0,
-                    agreement: float = 0.85) -> tuple[np.ndarray, np.ndarray]:
+                    agreement: float = 0.85, x: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """0/1 outcomes of two neighbouring checkpoints on the same n examples: the second is `drop` lower,
-    and the two agree on `agreement` of the examples (in expectation)."""
+    and the two agree on `agreement` of the examples (in expectation). `x`: the first one's outcomes."""
     disc = 1.0 - agreement
     right_to_wrong = (disc + drop) / 2  # P(x=1, y=0)
     wrong_to_right = (disc - drop) / 2  # P(x=0, y=1)
-    x = rng.random(n) < acc
-    u = rng.random(n)
+    if x is None:
+        x = rng.random(n) < acc
+    else:
+        x = np.asarray(x).astype(bool)
+        acc = float(x.mean())
+    u = rng.random(len(x))
     y = np.where(x, u >= right_to_wrong / acc, u < wrong_to_right / (1 - acc))
     return x.astype(int), y.astype(int)
