@@ -1,0 +1,233 @@
+"""Webhooks: registration, the outbox written by ingest, delivery by the worker to a real local receiver."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from ingest_api.webhooks import SIGNATURE_HEADER, DeliveryConfig, backoff_delay, deliver_due, run_worker
+from tests.conftest import q
+from tests.test_alert_support import post
+
+SECRET = "s3cret-s3cret-s3cret-0123456789"
+FAST = DeliveryConfig(timeout_s=5.0, backoff_base_s=0.0, backoff_cap_s=0.0)
+
+
+class Receiver:
+    """A real HTTP server on 127.0.0.1 answering with scripted status codes (then 200)."""
+
+    def __init__(self, script: list[int] | None = None):
+        self.script = list(script or [])
+        self.requests: list[dict] = []
+        self.replies: list[int] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                code = outer.script.pop(0) if outer.script else 200
+                outer.requests.append({"headers": dict(self.headers), "body": body, "path": self.path})
+                outer.replies.append(code)
+                self.send_response(code)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *a):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _register(client, admin_headers, url, **over) -> dict:
+    r = client.post("/api/admin/webhooks", json={"url": url, "events": ["regression", "improvement", "new_best",
+                                                                        "promotion_ready"], "active": True,
+                                                 "secret": SECRET, **over}, headers=admin_headers)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _regression(client, h, model="k2"):
+    for s in (1000, 2000):
+        post(client, h, model, s, "gsm8k", 0.70)
+    post(client, h, model, 3000, "gsm8k", 0.55)
+
+
+def _drain(db, cfg=FAST, rounds=10) -> None:
+    with psycopg.connect(db, row_factory=dict_row, autocommit=True) as conn:
+        for _ in range(rounds):
+            if deliver_due(conn, cfg)["attempted"] == 0:
+                break
+
+
+@pytest.mark.parametrize("url", ["ftp://example.com/x", "file:///etc/passwd", "javascript:alert(1)",
+                                 "example.com/hook", "http://", "gopher://h/"])
+def test_non_http_url_is_refused(client, db, admin_headers, url):
+    r = client.post("/api/admin/webhooks", json={"url": url, "events": ["regression"], "active": True},
+                    headers=admin_headers)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["field"] == "url"
+    assert q(db, "select count(*) n from webhooks")[0]["n"] == 0
+
+
+def test_unknown_event_is_refused(client, db, admin_headers):
+    r = client.post("/api/admin/webhooks", json={"url": "https://hooks.example.com/x", "events": ["everything"],
+                                                 "active": True}, headers=admin_headers)
+    assert r.status_code == 422
+
+
+def test_register_list_deactivate(client, db, admin_headers):
+    got = client.post("/api/admin/webhooks", json={"url": "https://hooks.slack.com/services/T/B/X",
+                                                   "events": ["regression"], "active": True}, headers=admin_headers)
+    assert got.status_code == 200
+    body = got.json()
+    assert body["ok"] and isinstance(body["id"], int) and len(body["secret"]) >= 32  # generated, shown once
+    listed = client.get("/api/admin/webhooks", headers=admin_headers).json()["webhooks"]
+    assert [w["id"] for w in listed] == [body["id"]] and "secret" not in listed[0]
+    assert listed[0]["active"] is True and listed[0]["events"] == ["regression"]
+    for _ in range(2):  # idempotent
+        r = client.post(f"/api/admin/webhooks/{body['id']}/deactivate", headers=admin_headers)
+        assert r.status_code == 200 and r.json()["active"] is False
+    assert client.get("/api/admin/webhooks", headers=admin_headers).json()["webhooks"][0]["active"] is False
+    assert client.post("/api/admin/webhooks/999/deactivate", headers=admin_headers).status_code == 404
+    assert q(db, "select count(*) n from activity where event_type = 'admin' and detail->>'action' like 'webhook%%'"
+             )[0]["n"] == 2
+
+
+def test_delivery_is_signed_json_with_slack_text(client, db, ingest_headers, admin_headers):
+    with Receiver() as rx:
+        _register(client, admin_headers, rx.url)
+        _regression(client, ingest_headers)
+        assert rx.requests == []  # ingest wrote the outbox only
+        assert run_worker(db, once=True, cfg=FAST) == 0
+        assert len(rx.requests) == 1
+        req = rx.requests[0]
+        expected = hmac.new(SECRET.encode(), req["body"], hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(req["headers"][SIGNATURE_HEADER], expected)
+        assert req["headers"]["Content-Type"] == "application/json"
+        payload = json.loads(req["body"])
+        assert payload["event"] == "regression" and payload["alert_type"] == "regression"
+        assert payload["checkpoint_id"] == "k2__step-3000" and payload["dataset_name"] == "gsm8k"
+        assert payload["severity"] == "critical" and "gsm8k" in payload["text"] and "regression" in payload["text"]
+        # A tampered body does not verify.
+        assert hmac.new(SECRET.encode(), req["body"] + b" ", hashlib.sha256).hexdigest() != expected
+    d = q(db, "select * from webhook_deliveries")[0]
+    assert d["status"] == "delivered" and d["n_attempts"] == 1 and d["last_status_code"] == 200
+
+
+def test_failing_twice_then_ok_gets_exactly_one_successful_delivery(client, db, ingest_headers, admin_headers):
+    with Receiver(script=[500, 503]) as rx:
+        hook = _register(client, admin_headers, rx.url)
+        _regression(client, ingest_headers)
+        _drain(db)
+        _drain(db)  # nothing left to send
+        assert rx.replies == [500, 503, 200]
+        assert rx.replies.count(200) == 1
+        # All three were the same delivery, byte for byte (same signature).
+        assert len({r["body"] for r in rx.requests}) == 1
+        assert len({r["headers"]["X-Eval360-Delivery"] for r in rx.requests}) == 1
+    log = client.get(f"/api/admin/webhooks/{hook['id']}/deliveries", headers=admin_headers).json()["deliveries"]
+    assert len(log) == 1 and log[0]["status"] == "delivered" and log[0]["n_attempts"] == 3
+    assert [a["status_code"] for a in log[0]["attempts"]] == [500, 503, 200]
+    assert [a["error"] for a in log[0]["attempts"]] == ["HTTP 500", "HTTP 503", None]
+
+
+def test_backoff_doubles_and_gives_up_after_24h(client, db, ingest_headers, admin_headers):
+    cfg = DeliveryConfig(timeout_s=5.0, backoff_base_s=30.0, backoff_cap_s=3600.0)
+    assert [backoff_delay(n, cfg) for n in (1, 2, 3, 8, 20)] == [30, 60, 120, 3600, 3600]
+    with Receiver(script=[500] * 10) as rx:
+        _register(client, admin_headers, rx.url, events=["regression"])
+        _regression(client, ingest_headers)
+        with psycopg.connect(db, row_factory=dict_row, autocommit=True) as conn:
+            assert deliver_due(conn, cfg)["retrying"] == 1
+            d = conn.execute("select *, extract(epoch from next_attempt_at - now()) wait from webhook_deliveries"
+                             ).fetchone()
+            assert d["status"] == "pending" and d["n_attempts"] == 1 and 20 < d["wait"] <= 30
+            assert deliver_due(conn, cfg)["attempted"] == 0  # not due yet
+            conn.execute("update webhook_deliveries set next_attempt_at = now()")
+            deliver_due(conn, cfg)
+            d = conn.execute("select *, extract(epoch from next_attempt_at - now()) wait from webhook_deliveries"
+                             ).fetchone()
+            assert d["n_attempts"] == 2 and 50 < d["wait"] <= 60
+            # An event 24 h old is not retried again: failed for good.
+            conn.execute("update webhook_deliveries set next_attempt_at = now(), "
+                         "created_at = now() - interval '24 hours'")
+            assert deliver_due(conn, cfg)["failed"] == 1
+            assert conn.execute("select status from webhook_deliveries").fetchone()["status"] == "failed"
+            assert deliver_due(conn, cfg)["attempted"] == 0
+        assert len(rx.requests) == 3
+
+
+def test_dead_receiver_never_slows_ingest(client, db, ingest_headers, admin_headers, monkeypatch):
+    # A port that refuses connections, and one that accepts but never answers (a hung receiver).
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    dead_port = dead.getsockname()[1]
+    dead.close()
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(8)
+    try:
+        _register(client, admin_headers, f"http://127.0.0.1:{dead_port}/x")
+        _register(client, admin_headers, f"http://127.0.0.1:{hung.getsockname()[1]}/x")
+        connects = []
+        real_connect = socket.socket.connect
+
+        def spy(self, addr):
+            connects.append(addr)
+            return real_connect(self, addr)
+
+        monkeypatch.setattr(socket.socket, "connect", spy)
+        _regression(client, ingest_headers)
+        assert connects == []  # the ingest path opened no connection at all
+        monkeypatch.undo()
+        rows = q(db, "select status, n_attempts from webhook_deliveries")
+        assert len(rows) == 2 and all(r == {"status": "pending", "n_attempts": 0} for r in rows)
+        assert q(db, "select count(*) n from alerts where alert_type = 'regression'")[0]["n"] == 1
+        # The worker meets the dead and the hung receiver: both logged as failed attempts, retried later.
+        with psycopg.connect(db, row_factory=dict_row, autocommit=True) as conn:
+            res = deliver_due(conn, DeliveryConfig(timeout_s=0.5, backoff_base_s=30.0))
+        assert res == {"attempted": 2, "delivered": 0, "retrying": 2, "failed": 0}
+        errors = sorted(r["error"].split(":")[0] for r in q(db, "select error from webhook_delivery_attempts"))
+        assert errors == ["ConnectError", "ReadTimeout"]
+    finally:
+        hung.close()
+
+
+def test_subscriptions_and_deactivation(client, db, ingest_headers, admin_headers):
+    with Receiver() as rx:
+        only_best = _register(client, admin_headers, rx.url + "/best", events=["new_best"])
+        off = _register(client, admin_headers, rx.url + "/off", events=["regression"])
+        client.post(f"/api/admin/webhooks/{off['id']}/deactivate", headers=admin_headers)
+        post(client, ingest_headers, "k2", 1000, "gsm8k", 0.60)
+        post(client, ingest_headers, "k2", 2000, "gsm8k", 0.75)  # improvement + new_best
+        post(client, ingest_headers, "k2", 3000, "gsm8k", 0.60)  # regression
+        _drain(db)
+        assert [json.loads(r["body"])["event"] for r in rx.requests] == ["new_best"]
+        assert rx.requests[0]["path"] == "/hook/best"
+        assert q(db, "select count(*) n from webhook_deliveries where webhook_id = %s", (off["id"],))[0]["n"] == 0
+        # A webhook deactivated with deliveries still pending: they end as failed, unsent.
+        post(client, ingest_headers, "k2", 4000, "gsm8k", 0.80)  # new_best again
+        client.post(f"/api/admin/webhooks/{only_best['id']}/deactivate", headers=admin_headers)
+        _drain(db)
+        assert len(rx.requests) == 1
+        assert q(db, "select status, last_error from webhook_deliveries order by id desc limit 1")[0] == {
+            "status": "failed", "last_error": "webhook deactivated"}
