@@ -167,7 +167,7 @@ def get_checkpoint(conn: psycopg.Connection, checkpoint_id: str) -> dict | None:
 def list_datasets(conn: psycopg.Connection) -> list[dict]:
     """Datasets with category, direction and how many models / runs they have."""
     return _rows(conn, """select dataset_name, category, subcategory, primary_metric, is_higher_better,
-                                 chance_level, description, n_models, n_runs, last_eval_at
+                                 chance_level, description, n_models, n_scores
                           from v_datasets order by dataset_name""")
 
 
@@ -211,7 +211,7 @@ def _heatmap_datasets(conn: psycopg.Connection, *, suite_datasets: Sequence[str]
                               left join v_datasets v on v.dataset_name = d.name
                               order by d.ord""", (list(suite_datasets),))
     else:
-        rows = _rows(conn, "select dataset_name, category from v_datasets where n_runs > 0 order by dataset_name")
+        rows = _rows(conn, "select dataset_name, category from v_datasets where n_models > 0 order by dataset_name")
     if category is not None:
         rows = [r for r in rows if r["category"] == category]
     return rows
@@ -313,16 +313,32 @@ def filters(conn: psycopg.Connection) -> dict:
 
 
 def _pair_stats(conn: psycopg.Connection, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict]:
-    """Paired example counts for (run a, run b) pairs that both have example rows (v_example_pair_stats)."""
+    """Paired example counts for (run a, run b) pairs that both have example rows.
+
+    0/1 outcomes: v_example_pair_stats (bit counts, fast). Where either side has fractional scores,
+    the sums of differences come from v_example_pair_sums (reads the example rows). Each pair is
+    looked up on its own (`offset 0` keeps the planner from joining the view as a whole).
+    """
+    pairs = list(dict.fromkeys(pairs))
     if not pairs:
         return {}
-    rows = _rows(conn, """select p.a as eval_run_id_a, p.b as eval_run_id_b, s.n_pairs, s.n_wrong_to_right,
-                                 s.n_right_to_wrong, s.diff_sum, s.diff_sumsq, s.n_fractional
-                          from unnest(%s::text[], %s::text[]) p(a, b)
-                          cross join lateral (select * from v_example_pair_stats v
-                                              where v.eval_run_id_a = p.a and v.eval_run_id_b = p.b) s""",
-                 ([a for a, _ in pairs], [b for _, b in pairs]))
-    return {(r["eval_run_id_a"], r["eval_run_id_b"]): r for r in rows}
+    params = ([a for a, _ in pairs], [b for _, b in pairs])
+    rows = _rows(conn, """select v.* from unnest(%s::text[], %s::text[]) p(a, b)
+                          cross join lateral (select eval_run_id_a, eval_run_id_b, n_pairs, n_wrong_to_right,
+                                                     n_right_to_wrong, n_fractional
+                                              from v_example_pair_stats
+                                              where eval_run_id_a = p.a and eval_run_id_b = p.b offset 0) v""",
+                 params)
+    out = {(r["eval_run_id_a"], r["eval_run_id_b"]): r for r in rows}
+    frac = [k for k, r in out.items() if r["n_fractional"]]
+    if frac:
+        for r in _rows(conn, """select v.* from unnest(%s::text[], %s::text[]) p(a, b)
+                                cross join lateral (select eval_run_id_a, eval_run_id_b, n_pairs, diff_sum, diff_sumsq
+                                                    from v_example_pair_sums
+                                                    where eval_run_id_a = p.a and eval_run_id_b = p.b offset 0) v""",
+                       ([a for a, _ in frac], [b for _, b in frac])):
+            out[(r["eval_run_id_a"], r["eval_run_id_b"])].update(r)
+    return out
 
 
 def _test_dict(t: stats.TestResult) -> dict:
@@ -344,10 +360,12 @@ def diagnosis(conn: psycopg.Connection, model_id: str, *, window: int = 5, alpha
     own = _with_intervals(_rows(conn, f"select {SCORE_COLS} from v_latest_scores where model_id = %s "
                                       "order by dataset_name", (model_id,)))
     datasets = [r["dataset_name"] for r in own]
+    # Filter on model ids (v_latest_scores' key) so the view is read per model, not as a whole.
+    base_ids = [r["model_id"] for r in _rows(conn, "select model_id from models where model_type = 'baseline' "
+                                                   "and model_id <> %s", (model_id,))]
     base = _with_intervals(_rows(conn, f"""select {SCORE_COLS} from v_latest_scores
-                                           where model_type = 'baseline' and model_id <> %s
-                                             and dataset_name = any(%s) order by dataset_name, model_id""",
-                                 (model_id, datasets)))
+                                           where model_id = any(%s) and dataset_name = any(%s)
+                                           order by dataset_name, model_id""", (base_ids, datasets)))
     by_ds: dict[str, list[dict]] = {}
     for b in base:
         by_ds.setdefault(b["dataset_name"], []).append(b)
@@ -384,14 +402,16 @@ def diagnosis(conn: psycopg.Connection, model_id: str, *, window: int = 5, alpha
     tests_per = {(bm, ds): t for bm, lst in per_base.items() for ds, t in lst}
 
     # Trends: the last `window` scored checkpoints of each dataset.
-    series = _rows(conn, """select dataset_name, training_step, metric_value, metric_name, n, ci_lower,
-                                   ci_upper, stderr, n_examples, n_graded, n_correct, score_sum, score_sumsq,
-                                   n_fractional
-                            from (select s.*, row_number() over (partition by dataset_name
-                                                                 order by training_step desc) as rn
-                                  from v_current_scores s
-                                  where model_id = %s and is_scored and training_step is not null) t
-                            where rn <= %s order by dataset_name, training_step""", (model_id, window))
+    series = _rows(conn, """select s.* from unnest(%s::text[]) d(name)
+                            cross join lateral (
+                              select dataset_name, training_step, metric_value, metric_name, n, ci_lower,
+                                     ci_upper, stderr, n_examples, n_graded, n_correct, score_sum, score_sumsq,
+                                     n_fractional
+                              from v_current_scores
+                              where model_id = %s and dataset_name = d.name and is_scored
+                                and training_step is not null
+                              order by training_step desc nulls last limit %s) s
+                            order by s.dataset_name, s.training_step""", (datasets, model_id, window))
     _with_intervals(series)
     ser_by: dict[str, list[dict]] = {}
     for s in series:
@@ -584,15 +604,15 @@ def diff_checkpoints(conn: psycopg.Connection, checkpoint_a: str, checkpoint_b: 
     if pstats and flips_limit > 0:
         keys = [k for k, v in pstats.items() if v["n_wrong_to_right"] or v["n_right_to_wrong"]]
         if keys:
-            for f in _rows(conn, """select p.a, p.b, f.example_idx, f.flip, f.score_a, f.score_b, f.input_preview,
-                                           f.ground_truth, f.output_a, f.output_b, f.topic, f.difficulty
-                                    from unnest(%s::text[], %s::text[]) p(a, b)
+            for f in _rows(conn, """select v.* from unnest(%s::text[], %s::text[]) p(a, b)
                                     cross join lateral (
-                                      select * from v_example_pairs v
-                                      where v.eval_run_id_a = p.a and v.eval_run_id_b = p.b and v.flip <> 'same'
-                                      order by v.example_idx limit %s) f""",
+                                      select eval_run_id_a, eval_run_id_b, example_idx, flip, score_a, score_b,
+                                             input_preview, ground_truth, output_a, output_b, topic, difficulty
+                                      from v_example_pairs
+                                      where eval_run_id_a = p.a and eval_run_id_b = p.b and flip <> 'same'
+                                      order by example_idx limit %s) v""",
                            ([k[0] for k in keys], [k[1] for k in keys], flips_limit)):
-                flips.setdefault((f.pop("a"), f.pop("b")), []).append(f)
+                flips.setdefault((f.pop("eval_run_id_a"), f.pop("eval_run_id_b")), []).append(f)
     tests: list[stats.TestResult | None] = []
     for d in names:
         a, b = side[ca].get(d), side[cb].get(d)

@@ -1,19 +1,18 @@
--- v_datasets: one row per dataset (named by an eval run or by benchmark metadata).
--- Its benchmark metadata (category 'uncategorized' when none), how many models and checkpoints
--- have a current run on it, and when it was last evaluated.
+-- v_datasets: one row per dataset (named by a current eval run or by benchmark metadata).
+-- Its benchmark metadata (category 'uncategorized' when none), how many models have a current run
+-- on it and how many (model, checkpoint) scores it has. Counts come from model_dataset_facts.
 create or replace view v_datasets as
-with runs as (
-  select r.dataset_name, count(distinct r.model_id) as n_models, count(*) as n_runs,
-         max(r.created_at) as last_eval_at
-    from eval_runs r where r.is_current group by r.dataset_name
+with f as (
+  select d.dataset_name, count(*) as n_models, sum(d.n_checkpoints_scored) as n_scores
+    from model_dataset_facts d group by d.dataset_name
 ),
 names as (
-  select dataset_name from runs union select dataset_name from benchmark_metadata
+  select dataset_name from f union select dataset_name from benchmark_metadata
 )
 select n.dataset_name,
        coalesce(b.category, 'uncategorized') as category, b.subcategory, b.primary_metric,
        coalesce(b.is_higher_better, true) as is_higher_better, b.chance_level, b.description,
-       coalesce(r.n_models, 0)::int as n_models, coalesce(r.n_runs, 0)::int as n_runs, r.last_eval_at
+       coalesce(f.n_models, 0)::int as n_models, coalesce(f.n_scores, 0)::int as n_scores
 from names n
-left join runs r on r.dataset_name = n.dataset_name
+left join f on f.dataset_name = n.dataset_name
 left join benchmark_metadata b on b.dataset_name = n.dataset_name;

@@ -1,7 +1,7 @@
--- v_example_pair_stats: one row per (eval run a, eval run b) of the same dataset sharing example indexes.
--- Paired counts for McNemar (n_wrong_to_right, n_right_to_wrong) and sums of score differences
--- (b - a) for a paired test on fractional scores. Always filter on both run ids.
-create or replace view v_example_pair_stats as
+-- v_example_pair_sums: one row per (eval run a, eval run b) of the same dataset sharing example indexes.
+-- From the example rows themselves: paired counts and sums of score differences
+-- (b - a) for a paired t-test on fractional scores. Slow on big runs: always filter on both run ids.
+create or replace view v_example_pair_sums as
 select eval_run_id_a, eval_run_id_b, count(*) as n_pairs,
        count(*) filter (where flip = 'wrong_to_right') as n_wrong_to_right,
        count(*) filter (where flip = 'right_to_wrong') as n_right_to_wrong,

@@ -1,15 +1,9 @@
 -- v_heatmap_cells: one row per model × dataset that has at least one current eval run.
 -- The cell's status comes from the newest evaluated checkpoint (any run status):
 -- its run status, or 'stale' when it is completed but older than the model's latest checkpoint.
--- The score is the latest valued one (v_latest_scores), with the checkpoint and step it comes from.
+-- The score is the latest valued one (as v_latest_scores), with the checkpoint and step it comes from.
 create or replace view v_heatmap_cells as
-with newest as (
-  select distinct on (s.model_id, s.dataset_name)
-         s.model_id, s.dataset_name, s.model_type, s.checkpoint_id, s.training_step, s.eval_run_id, s.status
-    from v_current_scores s
-   order by s.model_id, s.dataset_name, s.training_step desc nulls last, s.run_created_at desc, s.checkpoint_id
-)
-select nw.model_id, nw.dataset_name, nw.model_type,
+select d.model_id, d.dataset_name, nw.model_type,
        nw.checkpoint_id as newest_checkpoint_id, nw.training_step as newest_step,
        nw.eval_run_id as newest_eval_run_id, nw.status as newest_status,
        ms.latest_step as model_latest_step,
@@ -19,9 +13,11 @@ select nw.model_id, nw.dataset_name, nw.model_type,
          else 'completed'
        end as status,
        l.checkpoint_id as score_checkpoint_id, l.training_step as score_step, l.eval_run_id as score_eval_run_id,
-       l.metric_name, l.metric_value, l.n, l.ci_lower, l.ci_upper, l.stderr, l.n_checkpoints_scored
-from newest nw
+       l.metric_name, l.metric_value, l.n, l.ci_lower, l.ci_upper, l.stderr,
+       d.n_checkpoints_scored::bigint as n_checkpoints_scored
+from model_dataset_facts d
+join score_facts nw on nw.eval_run_id = d.newest_run_id
 left join lateral (
-  select max(c.training_step) as latest_step from checkpoints c where c.model_id = nw.model_id
+  select max(c.training_step) as latest_step from checkpoints c where c.model_id = d.model_id
 ) ms on true
-left join v_latest_scores l on l.model_id = nw.model_id and l.dataset_name = nw.dataset_name;
+left join score_facts l on l.eval_run_id = d.latest_run_id;
