@@ -1,0 +1,1 @@
+"""Eval360's Streamlit dashboard (entry: dashboard/app.py)."""

@@ -1,0 +1,39 @@
+"""Eval360 dashboard entry point: `streamlit run dashboard/app.py` (or `eval360 dashboard`)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+# `streamlit run dashboard/app.py` puts dashboard/ on sys.path; the pages import `dashboard.*`.
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+from dashboard.page_kit import friendly_error
+
+st.set_page_config(page_title="Eval360", page_icon=":material/monitoring:", layout="wide")
+
+PAGES = {
+    "Results": [
+        st.Page("pages/observatory.py", title="Observatory", icon=":material/grid_on:", url_path="observatory",
+                default=True),
+        st.Page("pages/model.py", title="Model detail", icon=":material/timeline:", url_path="model"),
+        st.Page("pages/leaderboard.py", title="Leaderboard", icon=":material/leaderboard:", url_path="leaderboard"),
+        st.Page("pages/compare.py", title="Compare & diff", icon=":material/compare_arrows:", url_path="compare"),
+        st.Page("pages/examples.py", title="Example browser", icon=":material/list_alt:", url_path="examples"),
+    ],
+    "Operations": [
+        st.Page("pages/activity.py", title="Activity & alerts", icon=":material/notifications:",
+                url_path="activity"),
+        st.Page("pages/sql.py", title="SQL", icon=":material/database:", url_path="sql"),
+    ],
+}
+
+page = st.navigation(PAGES)
+try:
+    page.run()
+except Exception as exc:  # noqa: BLE001 - a page failure is a message, never a traceback
+    st.error(f"This page failed: {friendly_error(exc)}")

@@ -1,0 +1,230 @@
+"""Altair builders with typed encodings (:Q quantitative, :N nominal, :O ordinal, :T time).
+
+Each builder takes a tidy DataFrame the page made from a query's reply and returns a chart;
+no builder computes statistics (intervals come with the data).
+"""
+
+from __future__ import annotations
+
+import math
+
+import altair as alt
+import pandas as pd
+
+STATUS_MARKS = {"missing": "∅", "pending": "…", "running": "▶", "failed": "✕", "invalidated": "⊘",
+                "stale": "↻"}
+SEVERITY_COLORS = {"critical": "#d62728", "warning": "#ff7f0e", "info": "#2ca02c"}
+SIGNIFICANCE_COLORS = {"likely_real": "#1f77b4", "uncertain": "#ff7f0e", "likely_noise": "#9e9e9e",
+                       "insufficient_data": "#d0d0d0"}
+
+
+def _sig_scale() -> alt.Scale:
+    return alt.Scale(domain=list(SIGNIFICANCE_COLORS), range=list(SIGNIFICANCE_COLORS.values()))
+
+
+def heatmap(df: pd.DataFrame, *, color_field: str, color_title: str, diverging: bool = False,
+            show_values: bool = True, datasets: list[str] | None = None,
+            models: list[str] | None = None) -> alt.LayerChart:
+    """Models × datasets. Columns: model_label, dataset_name, <color_field>, score_text, status, mark,
+    tooltip fields. A point selection named `cell` (model_id, dataset_name) lets a click open the cell."""
+    sel = alt.selection_point(name="cell", fields=["model_id", "dataset_name"], on="click", clear="dblclick")
+    scale = (alt.Scale(scheme="redblue", domainMid=0) if diverging else alt.Scale(scheme="viridis"))
+    x = alt.X("dataset_name:N", title=None, sort=datasets, axis=alt.Axis(labelAngle=-40, labelLimit=160))
+    y = alt.Y("model_label:N", title=None, sort=models, axis=alt.Axis(labelLimit=220))
+    tooltip = [alt.Tooltip("model_id:N", title="model"), alt.Tooltip("dataset_name:N", title="dataset"),
+               alt.Tooltip("score:Q", title="score", format=".3f"),
+               alt.Tooltip("interval:N", title="95% interval"), alt.Tooltip("n:Q", title="n"),
+               alt.Tooltip("status:N"), alt.Tooltip("training_step:Q", title="step"),
+               alt.Tooltip(f"{color_field}:Q", title=color_title, format=".3f")]
+    base = alt.Chart(df).encode(x=x, y=y)
+    rect = base.mark_rect(stroke="white", strokeWidth=1).encode(
+        color=alt.condition(f"isValid(datum['{color_field}'])",
+                            alt.Color(f"{color_field}:Q", title=color_title, scale=scale),
+                            alt.value("#eeeeee")),
+        opacity=alt.condition(sel, alt.value(1.0), alt.value(0.45)),
+        tooltip=tooltip,
+    ).add_params(sel)
+    layers: list[alt.Chart] = [rect]
+    if show_values:
+        layers.append(base.mark_text(fontSize=10).encode(
+            text=alt.Text("score_text:N"),
+            color=alt.condition(f"datum['{color_field}'] > 0.6 || datum['{color_field}'] < -0.6",
+                                alt.value("white"), alt.value("black")) if diverging else
+            alt.condition(f"datum['{color_field}'] < 0.5", alt.value("white"), alt.value("black")),
+            tooltip=tooltip))
+    layers.append(base.mark_text(fontSize=13, fontWeight="bold", dy=0 if not show_values else -9,
+                                 color="#b00020").encode(text=alt.Text("mark:N"), tooltip=tooltip))
+    n_rows = len(models) if models else max(1, df["model_label"].nunique())
+    return alt.layer(*layers).properties(height=max(160, 30 * n_rows))
+
+
+def training_curve(points: pd.DataFrame, baselines: pd.DataFrame | None = None,
+                   alerts: pd.DataFrame | None = None, *, title: str = "", height: int = 240) -> alt.LayerChart:
+    """Score vs step with its 95% interval band; baselines as dashed reference lines; alerts marked.
+
+    points: training_step, metric_value, ci_lower, ci_upper, n. baselines: label, value.
+    alerts: training_step, metric_value, severity, alert_type, message.
+    """
+    x = alt.X("training_step:Q", title="training step")
+    y_scale = alt.Scale(zero=False)
+    base = alt.Chart(points).encode(x=x)
+    band = base.mark_area(opacity=0.25, color="#1f77b4").encode(
+        y=alt.Y("ci_lower:Q", title="score", scale=y_scale), y2=alt.Y2("ci_upper:Q"))
+    tip = [alt.Tooltip("training_step:Q", title="step"), alt.Tooltip("metric_value:Q", title="score", format=".3f"),
+           alt.Tooltip("ci_lower:Q", title="95% low", format=".3f"),
+           alt.Tooltip("ci_upper:Q", title="95% high", format=".3f"), alt.Tooltip("n:Q", title="n")]
+    line = base.mark_line(point=True, color="#1f77b4").encode(y=alt.Y("metric_value:Q", scale=y_scale),
+                                                             tooltip=tip)
+    layers: list[alt.Chart] = [band, line]
+    if baselines is not None and not baselines.empty:
+        rule = alt.Chart(baselines).mark_rule(strokeDash=[4, 3], color="#7f7f7f").encode(
+            y=alt.Y("value:Q"), tooltip=[alt.Tooltip("label:N", title="baseline"),
+                                         alt.Tooltip("value:Q", format=".3f")])
+        text = alt.Chart(baselines).mark_text(align="left", dx=3, dy=-5, fontSize=9, color="#555555").encode(
+            y=alt.Y("value:Q"), x=alt.value(2), text=alt.Text("label:N"))
+        layers += [rule, text]
+    if alerts is not None and not alerts.empty:
+        layers.append(alt.Chart(alerts).mark_point(shape="triangle-down", size=140, filled=True).encode(
+            x=alt.X("training_step:Q"), y=alt.Y("metric_value:Q"),
+            color=alt.Color("severity:N", title="alert", scale=alt.Scale(
+                domain=list(SEVERITY_COLORS), range=list(SEVERITY_COLORS.values()))),
+            tooltip=[alt.Tooltip("alert_type:N"), alt.Tooltip("severity:N"), alt.Tooltip("message:N")]))
+    return alt.layer(*layers).properties(title=title, height=height)
+
+
+def curves(points: pd.DataFrame, *, title: str = "", height: int = 320) -> alt.LayerChart:
+    """Several models' curves on one dataset (model, training_step, metric_value, ci_lower, ci_upper);
+    baselines (no step) as horizontal rules."""
+    train = points[points["training_step"].notna()]
+    base_pts = points[points["training_step"].isna()]
+    color = alt.Color("model:N", title="model")
+    tip = [alt.Tooltip("model:N"), alt.Tooltip("training_step:Q", title="step"),
+           alt.Tooltip("metric_value:Q", title="score", format=".3f"),
+           alt.Tooltip("ci_lower:Q", title="95% low", format=".3f"),
+           alt.Tooltip("ci_upper:Q", title="95% high", format=".3f"), alt.Tooltip("n:Q")]
+    enc = alt.Chart(train).encode(x=alt.X("training_step:Q", title="training step"), color=color)
+    layers: list[alt.Chart] = [
+        enc.mark_area(opacity=0.15).encode(y=alt.Y("ci_lower:Q", title="score", scale=alt.Scale(zero=False)),
+                                           y2="ci_upper:Q"),
+        enc.mark_line(point=True).encode(y=alt.Y("metric_value:Q"), tooltip=tip),
+    ]
+    if not base_pts.empty:
+        layers.append(alt.Chart(base_pts).mark_rule(strokeDash=[4, 3]).encode(
+            y=alt.Y("metric_value:Q"), color=color, tooltip=tip))
+    return alt.layer(*layers).properties(title=title, height=height)
+
+
+def interval_dots(df: pd.DataFrame, *, y: str, x: str = "value", lo: str = "ci_lower", hi: str = "ci_upper",
+                  color: str | None = None, color_title: str | None = None, sort: list[str] | None = None,
+                  x_title: str = "score", zero_rule: bool = False, height: int | None = None) -> alt.LayerChart:
+    """A dot per row with its 95% interval as a horizontal bar (leaderboards, deltas)."""
+    enc_y = alt.Y(f"{y}:N", title=None, sort=sort, axis=alt.Axis(labelLimit=240))
+    col = alt.Color(f"{color}:N", title=color_title or color) if color else alt.value("#1f77b4")
+    tip = [alt.Tooltip(f"{y}:N"), alt.Tooltip(f"{x}:Q", format=".3f"), alt.Tooltip(f"{lo}:Q", format=".3f"),
+           alt.Tooltip(f"{hi}:Q", format=".3f")]
+    base = alt.Chart(df).encode(y=enc_y)
+    layers: list[alt.Chart] = [
+        base.mark_rule(strokeWidth=2).encode(x=alt.X(f"{lo}:Q", title=x_title, scale=alt.Scale(zero=False)),
+                                             x2=alt.X2(f"{hi}:Q"), color=col),
+        base.mark_point(filled=True, size=70).encode(x=alt.X(f"{x}:Q"), color=col, tooltip=tip),
+    ]
+    if zero_rule:
+        layers.insert(0, alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(color="#999999").encode(
+            x=alt.X("zero:Q")))
+    return alt.layer(*layers).properties(height=height or max(120, 24 * max(1, df[y].nunique())))
+
+
+def delta_bars(df: pd.DataFrame, *, category: str = "category", delta: str = "delta", lo: str = "ci_lower",
+               hi: str = "ci_upper", title: str = "") -> alt.LayerChart:
+    """Delta to a baseline per category: a bar (green above, red below zero) with its 95% interval."""
+    base = alt.Chart(df).encode(y=alt.Y(f"{category}:N", title=None, sort=None))
+    bars = base.mark_bar().encode(
+        x=alt.X(f"{delta}:Q", title="difference (model − baseline)"),
+        color=alt.condition(f"datum['{delta}'] >= 0", alt.value("#2ca02c"), alt.value("#d62728")),
+        tooltip=[alt.Tooltip(f"{category}:N"), alt.Tooltip(f"{delta}:Q", format="+.3f"),
+                 alt.Tooltip(f"{lo}:Q", title="95% low", format="+.3f"),
+                 alt.Tooltip(f"{hi}:Q", title="95% high", format="+.3f")])
+    err = base.mark_rule(color="black").encode(x=alt.X(f"{lo}:Q"), x2=alt.X2(f"{hi}:Q"))
+    zero = alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(color="#555555").encode(x=alt.X("zero:Q"))
+    return alt.layer(bars, err, zero).properties(title=title, height=max(140, 28 * max(1, df[category].nunique())))
+
+
+def radar(df: pd.DataFrame, *, category: str = "category", value: str = "mean", group: str = "model",
+          lo: str = "ci_lower", hi: str = "ci_upper", title: str = "") -> alt.LayerChart:
+    """A radar (capability profile) drawn in Cartesian coordinates: one closed polygon per group,
+    with each category's 95% interval as a radial segment. Values are scores in [0, 1]."""
+    cats = list(dict.fromkeys(df[category].tolist()))
+    k = max(len(cats), 1)
+    ang = {c: math.pi / 2 - 2 * math.pi * i / k for i, c in enumerate(cats)}
+    d = df.copy()
+    d["angle"] = d[category].map(ang)
+    for col, src in (("x", value), ("y", value), ("x_lo", lo), ("y_lo", lo), ("x_hi", hi), ("y_hi", hi)):
+        trig = pd.Series([math.cos(a) for a in d["angle"]], index=d.index) if col.startswith("x") else \
+            pd.Series([math.sin(a) for a in d["angle"]], index=d.index)
+        d[col] = pd.to_numeric(d[src], errors="coerce").clip(0, 1) * trig
+    d["order"] = d[category].map({c: i for i, c in enumerate(cats)})
+    closing = d[d["order"] == 0].copy()
+    closing["order"] = k
+    poly = pd.concat([d, closing], ignore_index=True)
+    grid_rows = []
+    for r in (0.25, 0.5, 0.75, 1.0):
+        for i, c in enumerate(cats + cats[:1]):
+            a = ang[c]
+            grid_rows.append({"ring": r, "order": i, "x": r * math.cos(a), "y": r * math.sin(a)})
+    grid = pd.DataFrame(grid_rows)
+    axes = pd.DataFrame([{"category": c, "x": 1.12 * math.cos(a), "y": 1.12 * math.sin(a)} for c, a in ang.items()])
+    sc = alt.Scale(domain=[-1.3, 1.3])
+    xe = alt.X("x:Q", scale=sc, axis=None)
+    ye = alt.Y("y:Q", scale=sc, axis=None)
+    color = alt.Color(f"{group}:N", title=None)
+    rings = alt.Chart(grid).mark_line(color="#dddddd").encode(x=xe, y=ye, detail="ring:N", order="order:O")
+    labels = alt.Chart(axes).mark_text(fontSize=10, color="#444444").encode(x=xe, y=ye, text="category:N")
+    shape = alt.Chart(poly).mark_line(point=True, strokeWidth=2).encode(
+        x=xe, y=ye, color=color, order="order:O",
+        tooltip=[alt.Tooltip(f"{group}:N"), alt.Tooltip(f"{category}:N"),
+                 alt.Tooltip(f"{value}:Q", format=".3f"), alt.Tooltip(f"{lo}:Q", title="95% low", format=".3f"),
+                 alt.Tooltip(f"{hi}:Q", title="95% high", format=".3f")])
+    whiskers = alt.Chart(d).mark_rule(strokeWidth=3, opacity=0.5).encode(
+        x=alt.X("x_lo:Q", scale=sc, axis=None), y=alt.Y("y_lo:Q", scale=sc, axis=None), x2="x_hi:Q", y2="y_hi:Q",
+        color=color)
+    return alt.layer(rings, labels, whiskers, shape).properties(title=title, width=380, height=380)
+
+
+def slices(df: pd.DataFrame, *, slice_col: str = "slice", title: str = "") -> alt.LayerChart:
+    """Accuracy per slice with its 95% interval and n (accuracy, ci_lower, ci_upper, total)."""
+    base = alt.Chart(df).encode(y=alt.Y(f"{slice_col}:N", title=None, sort=None))
+    tip = [alt.Tooltip(f"{slice_col}:N"), alt.Tooltip("accuracy:Q", format=".3f"),
+           alt.Tooltip("ci_lower:Q", title="95% low", format=".3f"),
+           alt.Tooltip("ci_upper:Q", title="95% high", format=".3f"), alt.Tooltip("total:Q", title="n")]
+    bars = base.mark_bar(color="#9ecae1").encode(x=alt.X("accuracy:Q", title="accuracy",
+                                                          scale=alt.Scale(domain=[0, 1])), tooltip=tip)
+    err = base.mark_rule(color="black").encode(x=alt.X("ci_lower:Q"), x2=alt.X2("ci_upper:Q"))
+    text = base.mark_text(align="left", dx=4, fontSize=10).encode(x=alt.X("ci_upper:Q"),
+                                                                  text=alt.Text("label:N"))
+    return alt.layer(bars, err, text).properties(title=title, height=max(100, 26 * max(1, len(df))))
+
+
+def slices_over_steps(df: pd.DataFrame, *, title: str = "") -> alt.Chart:
+    """Accuracy per slice across checkpoints (training_step, slice, accuracy, n_examples)."""
+    return alt.Chart(df).mark_line(point=True).encode(
+        x=alt.X("training_step:Q", title="training step"),
+        y=alt.Y("accuracy:Q", title="accuracy", scale=alt.Scale(zero=False)),
+        color=alt.Color("slice:N", title=None),
+        tooltip=[alt.Tooltip("slice:N"), alt.Tooltip("training_step:Q", title="step"),
+                 alt.Tooltip("accuracy:Q", format=".3f"), alt.Tooltip("n_examples:Q", title="n")],
+    ).properties(title=title, height=260)
+
+
+def diff(df: pd.DataFrame, *, title: str = "") -> alt.LayerChart:
+    """Per-dataset delta (b − a) with its 95% interval, coloured by significance."""
+    base = alt.Chart(df).encode(y=alt.Y("dataset_name:N", title=None, sort=None))
+    col = alt.Color("significance:N", scale=_sig_scale(), title="significance")
+    tip = [alt.Tooltip("dataset_name:N"), alt.Tooltip("delta:Q", format="+.3f"),
+           alt.Tooltip("delta_ci_lower:Q", title="95% low", format="+.3f"),
+           alt.Tooltip("delta_ci_upper:Q", title="95% high", format="+.3f"),
+           alt.Tooltip("q_value:Q", title="q (BH)", format=".3g"), alt.Tooltip("test:N")]
+    zero = alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(color="#555555").encode(x=alt.X("zero:Q"))
+    err = base.mark_rule(strokeWidth=2).encode(x=alt.X("delta_ci_lower:Q", title="delta (b − a)"),
+                                              x2=alt.X2("delta_ci_upper:Q"), color=col)
+    dot = base.mark_point(filled=True, size=70).encode(x=alt.X("delta:Q"), color=col, tooltip=tip)
+    return alt.layer(zero, err, dot).properties(title=title, height=max(120, 24 * max(1, len(df))))

@@ -1,0 +1,268 @@
+"""Cached loaders: thin wrappers over ingest_api.queries / promotion / admin with a short TTL.
+
+Every loader takes the database URL as its first argument, so the caches (and the connection
+pool, a cached resource keyed on the URL) never mix two databases. Loaders return plain dicts
+and lists; pages turn them into frames and charts. New results show within TTL seconds.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+import streamlit as st
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from ingest_api import queries as Q
+from ingest_api.settings import Settings
+
+TTL = 30  # seconds: a new eval result shows within half a minute
+SCORE_CHOICES = ("latest", "best", "step")
+
+
+# ------------------------------------------------------------------ connection
+
+
+def database_url() -> str:
+    """DATABASE_URL (set by `eval360 dashboard`), else the URL the rest of Eval360 would resolve."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    return _resolved_url(str(Settings.from_env().data_dir))
+
+
+@st.cache_resource(show_spinner=False)
+def _resolved_url(data_dir: str) -> str:
+    from ingest_api.db import resolve_database_url
+
+    return resolve_database_url(Settings.from_env())
+
+
+@st.cache_resource(show_spinner=False)
+def pool(url: str) -> ConnectionPool:
+    """One small pool per database URL, shared by every session of this process."""
+    timeout_ms = int(Settings.from_env().statement_timeout_ms)
+
+    def configure(conn: psycopg.Connection) -> None:
+        conn.execute(f"set statement_timeout = {timeout_ms}")
+        conn.execute("set application_name = 'eval360-dashboard'")
+        conn.commit()
+
+    p = ConnectionPool(url, min_size=1, max_size=4, kwargs={"row_factory": dict_row}, configure=configure,
+                       timeout=5.0, open=False, name="eval360-dashboard")
+    p.open(wait=False)
+    return p
+
+
+@contextmanager
+def connection(url: str) -> Iterator[psycopg.Connection]:
+    """A pooled connection; its transaction commits on success and rolls back on error."""
+    with pool(url).connection() as conn:
+        yield conn
+
+
+def _call(url: str, fn: Any, *args: Any, **kw: Any) -> Any:
+    with connection(url) as conn:
+        return fn(conn, *args, **kw)
+
+
+def clear_caches() -> None:
+    """After a write (acknowledging an alert): drop the cached reads so the page shows it at once."""
+    st.cache_data.clear()
+
+
+# ------------------------------------------------------------------ overview
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def counts(url: str) -> dict:
+    """How much data there is (for empty states)."""
+    with connection(url) as conn:
+        return conn.execute(
+            """select (select count(*) from v_models) as n_models,
+                      (select count(*) from v_models where model_type = 'training') as n_training,
+                      (select count(*) from v_eval_runs where is_current) as n_runs,
+                      (select count(*) from v_run_example_stats) as n_runs_with_examples""").fetchone()
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def filters(url: str) -> dict:
+    return _call(url, Q.filters)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def list_models(url: str, model_type: str | None = None, owner: str | None = None) -> list[dict]:
+    return _call(url, Q.list_models, model_type=model_type, owner=owner)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def list_suites(url: str) -> list[dict]:
+    return _call(url, Q.list_suites)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def list_datasets(url: str) -> list[dict]:
+    return _call(url, Q.list_datasets)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def heatmap(url: str, score: str = "latest", step: int | None = None, suite: str | None = None,
+            category: str | None = None, model_type: str | None = None, owner: str | None = None) -> dict:
+    with connection(url) as conn:
+        suite_datasets = None
+        if suite:
+            s = Q.get_suite(conn, suite)
+            suite_datasets = list(s["dataset_names"]) if s else []
+        return Q.heatmap(conn, score=score, step=step, suite_datasets=suite_datasets, category=category,
+                         model_type=model_type, owner=owner)
+
+
+# ------------------------------------------------------------------ one model
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def get_model(url: str, model_id: str) -> dict | None:
+    return _call(url, Q.get_model, model_id)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def model_scores(url: str, model_id: str) -> dict | None:
+    return _call(url, Q.model_scores, model_id)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def diagnosis(url: str, model_id: str) -> dict | None:
+    return _call(url, Q.diagnosis, model_id)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def category_profile(url: str, models: tuple[str, ...], common_only: bool = False, score: str = "latest",
+                     step: int | None = None) -> dict:
+    return _call(url, Q.category_profile, list(models), common_only=common_only, score=score, step=step)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def promotion_status(url: str, model_id: str, checkpoint_id: str | None = None) -> dict:
+    from ingest_api import promotion
+
+    return _call(url, promotion.promotion_status, model_id, checkpoint_id)
+
+
+# ------------------------------------------------------------------ leaderboard, compare, diff
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def leaderboard(url: str, dataset: str, score: str = "latest", step: int | None = None,
+                model_type: str | None = None) -> dict | None:
+    return _call(url, Q.leaderboard, dataset, score=score, step=step, model_type=model_type)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def suite(url: str, suite_id: str) -> dict | None:
+    return _call(url, Q.get_suite, suite_id)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def compare_curves(url: str, models: tuple[str, ...], dataset: str, common_only: bool = False) -> dict:
+    return _call(url, Q.compare_curves, list(models), dataset, common_only=common_only)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def diff_checkpoints(url: str, checkpoint_a: str, checkpoint_b: str, flips_limit: int = 20) -> dict | None:
+    return _call(url, Q.diff_checkpoints, checkpoint_a, checkpoint_b, flips_limit=flips_limit)
+
+
+# ------------------------------------------------------------------ eval runs and examples
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def eval_run(url: str, eval_run_id: str) -> dict | None:
+    return _call(url, Q.get_eval_run, eval_run_id)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def runs_with_examples(url: str, model_id: str | None = None, dataset: str | None = None) -> list[dict]:
+    """Current eval runs that have example rows (for the example browser's picker), newest step first."""
+    with connection(url) as conn:
+        return conn.execute(
+            """select r.eval_run_id, r.model_id, r.display_name, r.model_type, r.checkpoint_id, r.training_step,
+                      r.dataset_name, r.primary_metric, r.primary_value, r.n_examples, r.created_at
+                 from v_eval_runs r
+                where r.is_current and r.n_examples > 0
+                  and (%(m)s::text is null or r.model_id = %(m)s)
+                  and (%(d)s::text is null or r.dataset_name = %(d)s)
+                order by r.model_id, r.dataset_name, r.training_step desc nulls last""",
+            {"m": model_id, "d": dataset}).fetchall()
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def run_examples(url: str, eval_run_id: str, correct: bool | None = None, topic: str | None = None,
+                 difficulty: str | None = None, search: str | None = None, limit: int = 50,
+                 offset: int = 0) -> dict | None:
+    return _call(url, Q.run_examples, eval_run_id, correct=correct, topic=topic, difficulty=difficulty,
+                 search=search, limit=limit, offset=offset)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def run_slices(url: str, eval_run_id: str) -> dict | None:
+    return _call(url, Q.run_slices, eval_run_id)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def slices_across_runs(url: str, run_ids: tuple[str, ...], dimension: str = "topic") -> list[dict]:
+    """Accuracy per slice for several runs (a model's checkpoints on one dataset), from v_example_slices.
+
+    Postgres answers this directly: bench/bench_dashboard.py measured the DuckDB postgres scanner
+    slower for it (it copies the runs' example rows out before aggregating).
+    """
+    with connection(url) as conn:
+        return conn.execute(
+            """select s.eval_run_id, r.training_step, r.checkpoint_id, s.slice, s.n_examples, s.n_correct
+                 from v_example_slices s join v_eval_runs r using (eval_run_id)
+                where s.eval_run_id = any(%s) and s.dimension = %s
+                order by r.training_step nulls last, s.slice""", (list(run_ids), dimension)).fetchall()
+
+
+# ------------------------------------------------------------------ alerts and activity
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def alerts(url: str, model_id: str | None = None, status: str = "open", severity: str | None = None,
+           alert_type: str | None = None, acknowledged: bool | None = None, limit: int = 200) -> dict:
+    from ingest_api import admin
+
+    return _call(url, admin.list_alerts, model_id=model_id, status=status, severity=severity,
+                 alert_type=alert_type, acknowledged=acknowledged, limit=limit)
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def activity(url: str, model_id: str | None = None, event_type: str | None = None, limit: int = 100) -> dict:
+    from ingest_api import admin
+
+    return _call(url, admin.list_activity, model_id=model_id, event_type=event_type, limit=limit)
+
+
+def acknowledge(url: str, alert_id: int, by: str, note: str | None = None) -> dict:
+    """Acknowledge through the admin API's own function (the caller has checked the admin token)."""
+    from ingest_api import admin
+
+    with connection(url) as conn, conn.transaction():
+        out = admin.acknowledge_alert(conn, alert_id, by, note)
+    clear_caches()
+    return out
+
+
+def admin_token_ok(token: str) -> bool:
+    """Constant-time check of a typed admin token against EVAL360_ADMIN_TOKEN (unset: never)."""
+    import hmac
+
+    expected = Settings.from_env().admin_token
+    return bool(token) and bool(expected) and hmac.compare_digest(token.encode(), expected.encode())
+
+
+def ids(rows: Sequence[dict], key: str) -> list[str]:
+    return [r[key] for r in rows]

@@ -1,0 +1,201 @@
+"""What every page shares: URL query parameters, CSV downloads, empty and error states, number format.
+
+User data (model names, example text) is never passed to a Markdown-rendering call: it goes
+through st.text / st.code / dataframes, or through `md_escape` where a label must be Markdown.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+import pandas as pd
+import streamlit as st
+
+T = TypeVar("T")
+
+EMPTY_DB_HELP = (
+    "No evaluation results yet. Load the demo with `eval360 demo-data`, import past Eval360-V2 runs "
+    "with `python backfill.py --output-dir <dir> --model-id <model> --with-examples`, or point the "
+    "Eval360-V2 scheduler at `POST /api/ingest/eval-result`."
+)
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
+
+
+def md_escape(text: Any) -> str:
+    """Text safe to put inside a Markdown string: every Markdown/HTML metacharacter backslash-escaped."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
+# ------------------------------------------------------------------ query parameters
+
+
+def qp(name: str, default: str | None = None) -> str | None:
+    """One URL query parameter (the last value), or default when absent or blank."""
+    v = st.query_params.get(name)
+    return default if v in (None, "") else v
+
+
+def qp_list(name: str) -> list[str]:
+    """A repeated URL query parameter (?models=a&models=b), also accepting one comma-separated value."""
+    out: list[str] = []
+    for v in st.query_params.get_all(name):
+        out += [x for x in v.split(",") if x]
+    return out
+
+
+def qp_int(name: str, default: int | None = None) -> int | None:
+    v = qp(name)
+    try:
+        return int(v) if v is not None else default
+    except ValueError:
+        return default
+
+
+def qp_bool(name: str, default: bool = False) -> bool:
+    v = qp(name)
+    return default if v is None else v.lower() in ("1", "true", "yes", "on")
+
+
+def sync_qp(**values: Any) -> None:
+    """Write the page's selection into the URL so a link reproduces the view (None/empty removes it)."""
+    for k, v in values.items():
+        if v is None or v == "" or (isinstance(v, (list, tuple)) and not v):
+            if k in st.query_params:
+                del st.query_params[k]
+        elif isinstance(v, bool):
+            st.query_params[k] = "1" if v else "0"
+        elif isinstance(v, (list, tuple)):
+            st.query_params[k] = [str(x) for x in v]
+        else:
+            st.query_params[k] = str(v)
+
+
+def index_of(options: Sequence[Any], value: Any, default: int = 0) -> int:
+    try:
+        return list(options).index(value)
+    except ValueError:
+        return default
+
+
+def select(label: str, options: Sequence[T], *, param: str, key: str, default: T | None = None,
+           format_func: Callable[[T], str] = str, container: Any = None, **kw: Any) -> T | None:
+    """A selectbox whose initial value comes from the URL parameter `param` (then `default`)."""
+    box = container or st
+    if not options:
+        return None
+    want = qp(param)
+    idx = index_of([str(o) for o in options], want, index_of(options, default, 0))
+    return box.selectbox(label, options, index=idx, key=key, format_func=format_func, **kw)
+
+
+# ------------------------------------------------------------------ loading, errors, empty states
+
+
+def friendly_error(exc: BaseException) -> str:
+    """One line saying what went wrong and what to do, never a traceback."""
+    import psycopg
+    from psycopg_pool import PoolTimeout
+
+    name = type(exc).__name__
+    if isinstance(exc, (PoolTimeout, psycopg.OperationalError)):
+        return (f"Cannot reach the database ({name}: {str(exc).strip()[:300]}). Check DATABASE_URL, or start "
+                "the embedded one with `eval360 serve`.")
+    if isinstance(exc, psycopg.errors.UndefinedTable):
+        return (f"The database has no Eval360 schema ({str(exc).strip()[:200]}): run `eval360 migrate`.")
+    if isinstance(exc, psycopg.errors.QueryCanceled):
+        return "The query took too long and was cancelled (statement timeout). Narrow the selection."
+    msg = getattr(exc, "message", None) or str(exc)
+    return f"{name}: {str(msg).strip()[:400]}"
+
+
+def load(fn: Callable[..., T], *args: Any, what: str = "data", **kw: Any) -> T:
+    """Call a loader; on failure show the error as a message and stop this page's run."""
+    try:
+        return fn(*args, **kw)
+    except Exception as exc:
+        st.error(f"Could not load {what}. {friendly_error(exc)}")
+        st.stop()
+        raise  # unreachable: st.stop() raises
+
+
+def empty(message: str) -> None:
+    """An empty state: what is missing and what to do about it."""
+    st.info(message, icon=":material/info:")
+
+
+# ------------------------------------------------------------------ tables
+
+
+def csv_bytes(df: pd.DataFrame) -> bytes:
+    return df.to_csv(index=False).encode("utf-8")
+
+
+def table(df: pd.DataFrame, *, name: str, key: str, column_config: dict | None = None,
+          height: int | str = "auto", **kw: Any) -> Any:
+    """A dataframe (text is shown as text, never rendered) with its CSV download button."""
+    event = st.dataframe(df, hide_index=True, width="stretch", column_config=column_config, height=height,
+                         key=key, **kw)
+    st.download_button("Download CSV", csv_bytes(df), file_name=f"{name}.csv", mime="text/csv",
+                       key=f"{key}__csv", icon=":material/download:")
+    return event
+
+
+def rows_df(rows: Iterable[dict], columns: Sequence[str] | None = None) -> pd.DataFrame:
+    df = pd.DataFrame(list(rows))
+    if columns is not None:
+        for c in columns:
+            if c not in df.columns:
+                df[c] = None
+        df = df[list(columns)]
+    return df
+
+
+# ------------------------------------------------------------------ numbers
+
+
+def fnum(v: Any, digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "—"
+    if isinstance(v, int):
+        return str(v)
+    return f"{v:.{digits}f}"
+
+
+def with_interval(v: Any, lo: Any, hi: Any, n: Any = None, digits: int = 3) -> str:
+    """'0.812 [0.790, 0.833] n=1319': a number with its 95% interval and n where known."""
+    s = fnum(v, digits)
+    if lo is not None and hi is not None:
+        s += f" [{fnum(lo, digits)}, {fnum(hi, digits)}]"
+    if n is not None:
+        s += f" n={n}"
+    return s
+
+
+def fpct(v: Any, digits: int = 1) -> str:
+    return "—" if v is None else f"{100 * v:.{digits}f}%"
+
+
+# ------------------------------------------------------------------ charts
+
+
+@st.cache_data(ttl=60, show_spinner=False, max_entries=512)
+def _chart_spec(builder: str, frames: tuple, kw_items: tuple) -> dict:
+    from dashboard import charts
+
+    # Validation against the Vega-Lite schema costs more than building the chart; the builders
+    # are fixed code (checked once in the tests with validation on), so it is skipped here.
+    return getattr(charts, builder)(*frames, **dict(kw_items)).to_dict(validate=False)
+
+
+def chart(builder: str, *frames: Any, key: str | None = None, on_select: str = "ignore",
+          selection_mode: Any = None, width: str = "stretch", container: Any = None, **kw: Any) -> Any:
+    """Draw charts.<builder>(*frames, **kw); the Vega-Lite spec is cached, so a warm rerun only sends it."""
+    spec = _chart_spec(builder, frames, tuple(sorted(kw.items())))
+    box = container or st
+    if on_select == "ignore":
+        return box.vega_lite_chart(spec, width=width, key=key)
+    return box.vega_lite_chart(spec, width=width, key=key, on_select=on_select, selection_mode=selection_mode)
