@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from . import alerts as A
 from .errors import ApiError, not_found
@@ -50,8 +50,8 @@ class BenchmarkIn(_In):
     subcategory: Name | None = None
     primary_metric: Name | None = None
     description: Text | None = None
-    is_higher_better: bool | None = None
-    higher_is_better: bool | None = None  # accepted spelling
+    is_higher_better: StrictBool | None = None
+    higher_is_better: StrictBool | None = None  # accepted spelling
     chance_level: float | None = None
 
     @field_validator("chance_level")
@@ -73,7 +73,7 @@ class RuleIn(_In):
     min_category_scores: dict[Name, float] = Field(default_factory=dict)
     baseline_model_id: Ident | None = None
     baseline_margin: float | None = Field(default=None, ge=0)
-    no_regressions: bool = True
+    no_regressions: StrictBool = True
     description: Text | None = None
 
     @field_validator("min_scores", "min_category_scores")
@@ -92,7 +92,7 @@ class RuleIn(_In):
 class WebhookIn(_In):
     url: Annotated[str, Field(min_length=1, max_length=2000)]
     events: list[Literal[EVENTS]] = Field(default_factory=lambda: list(DEFAULT_EVENTS), min_length=1)  # type: ignore[valid-type]
-    active: bool = True
+    active: StrictBool = True
     secret: Annotated[str, Field(min_length=16, max_length=500)] | None = None
     description: Text | None = None
 
@@ -113,7 +113,7 @@ class ModelPatch(_In):
     display_name: Name | None = None
     owner: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     param_count: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = None
-    is_pinned: bool | None = None
+    is_pinned: StrictBool | None = None
     model_type: Literal["training", "baseline"] | None = None
 
 
