@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from . import alerts as A
 from .errors import ApiError, not_found
-from .promotion import rule_out, validate_rule_refs
+from .promotion import check_promotion, rule_out, validate_rule_refs
 from .webhooks import DEFAULT_EVENTS, EVENTS, webhook_out
 
 ID_PATTERN = r"^[^\s/\\?#%\x00-\x1f]+$"
@@ -211,6 +211,13 @@ def upsert_rule(conn: psycopg.Connection, r: RuleIn, actor: str = "admin") -> di
     ).fetchone()
     record(conn, "admin", f"promotion rule {r.rule_name} {'created' if row['created'] else 'updated'}",
            {"action": "promotion_rule_upsert", "rule": r.model_dump()}, actor=actor, model_id=r.model_id)
+    # The latest checkpoint of each model in scope may pass the new rule set already.
+    for ck in conn.execute(
+            """select distinct on (c.model_id) c.checkpoint_id from checkpoints c join models m using (model_id)
+                where m.model_type = 'training' and c.training_step is not null
+                  and (%s::text is null or c.model_id = %s::text)
+                order by c.model_id, c.training_step desc""", (r.model_id, r.model_id)).fetchall():
+        check_promotion(conn, ck["checkpoint_id"])
     return {"ok": True, "rule_name": r.rule_name, "created": bool(row["created"])}
 
 
