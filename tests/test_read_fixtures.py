@@ -51,7 +51,7 @@ def build_small(client, h) -> dict:
     gpt-4o (baseline): gsm8k .58, mmlu .70.  llama (baseline): gsm8k .30.
     """
     ids = {}
-    a = dict(model_id="alpha", owner="team-a")
+    a = {"model_id": "alpha", "owner": "team-a"}
     ids["a1_gsm"] = post(client, h, **a, training_step=1000, dataset_name="gsm8k", metrics=score(0.5),
                          sample_count=100, category="math")["eval_run_id"]
     ids["a2_gsm"] = post(client, h, **a, training_step=2000, dataset_name="gsm8k", metrics=score(0.6),
@@ -66,7 +66,7 @@ def build_small(client, h) -> dict:
                           sample_count=1000)["eval_run_id"]
     ids["a1_if"] = post(client, h, **a, training_step=1000, dataset_name="ifeval",
                         metrics={"strict_prompt_accuracy": 0.7}, sample_count=500)["eval_run_id"]
-    b = dict(model_id="beta", owner="team-b")
+    b = {"model_id": "beta", "owner": "team-b"}
     ids["b1_gsm"] = post(client, h, **b, training_step=1000, dataset_name="gsm8k", metrics=score(0.55),
                          sample_count=100)["eval_run_id"]
     ids["b2_gsm"] = post(client, h, **b, training_step=2000, dataset_name="gsm8k", metrics=score(0.52),
@@ -75,9 +75,9 @@ def build_small(client, h) -> dict:
                           sample_count=1000)["eval_run_id"]
     ids["b2_mmlu"] = post(client, h, **b, training_step=2000, dataset_name="mmlu", metrics=score(0.0),
                           sample_count=1000, status="failed", error_message="OOM")["eval_run_id"]
-    g = dict(model_id="gpt-4o", owner="external", model_type="baseline")
+    g = {"model_id": "gpt-4o", "owner": "external", "model_type": "baseline"}
     ids["g_gsm"] = post(client, h, **g, dataset_name="gsm8k", metrics=score(0.58), sample_count=100)["eval_run_id"]
     ids["g_mmlu"] = post(client, h, **g, dataset_name="mmlu", metrics=score(0.70), sample_count=1000)["eval_run_id"]
-    ll = dict(model_id="llama", owner="external", model_type="baseline")
+    ll = {"model_id": "llama", "owner": "external", "model_type": "baseline"}
     ids["l_gsm"] = post(client, h, **ll, dataset_name="gsm8k", metrics=score(0.30), sample_count=100)["eval_run_id"]
     return ids
