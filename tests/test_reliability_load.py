@@ -1,0 +1,113 @@
+"""Load: 16 concurrent clients post 2,000 eval results and 200,000 examples with overlaps and
+repeats, through a real API process; afterwards every acknowledged write is there exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from tests.conftest import ADMIN, INGEST, q
+from tests.test_ingest_concurrency import _free_port
+
+N_RESULTS = 2000
+N_RUNS_WITH_EXAMPLES = 20
+N_EXAMPLES_PER_RUN = 10_000
+BATCH = 2_000
+
+
+@pytest.fixture
+def api_process(db, tmp_path):
+    port = _free_port()
+    env = dict(os.environ, DATABASE_URL=db, EVAL360_INGEST_TOKEN=INGEST, EVAL360_ADMIN_TOKEN=ADMIN,
+               EVAL360_LOG_LEVEL="WARNING", EVAL360_POOL_MAX="16")
+    log = open(tmp_path / "api.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "ingest_api.cli", "api", "--port", str(port), "--no-migrate",
+                             "--quiet", "--workers", "2"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            if httpx.get(base + "/api/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None and time.time() < deadline, (tmp_path / "api.log").read_text()[-3000:]
+        time.sleep(0.2)
+    yield base
+    proc.terminate()
+    proc.wait(15)
+    log.close()
+
+
+def _result(i: int) -> dict:
+    model, rest = divmod(i, 500)
+    step, ds = divmod(rest, 25)
+    return {"model_id": f"load-m{model}", "display_name": f"Load {model}", "owner": "load",
+            "checkpoint_id": f"load-m{model}__step-{(step + 1) * 100}", "dataset_name": f"ds-{ds:02d}",
+            "eval_run_id": f"load-run-{i}", "sample_count": 1000,
+            "metrics": {"accuracy (avg over 4)": (i % 100) / 100, "bootstrap_std (avg over 4)": 0.01,
+                        "accuracy (pass@4)": 0.9}}
+
+
+def test_sixteen_clients_overlaps_and_repeats(api_process, db):
+    rng = random.Random(7)
+    headers = {"Authorization": f"Bearer {INGEST}", "Content-Type": "application/json"}
+    # Every result once, 25% of them again (repeats), shuffled across 16 clients.
+    posts = list(range(N_RESULTS)) + rng.sample(range(N_RESULTS), N_RESULTS // 4)
+    rng.shuffle(posts)
+    statuses: list[int] = []
+
+    def post_results(chunk: list[int]) -> None:
+        with httpx.Client(base_url=api_process, headers=headers, timeout=120) as c:
+            for i in chunk:
+                statuses.append(c.post("/api/ingest/eval-result", content=json.dumps(_result(i))).status_code)
+
+    with ThreadPoolExecutor(16) as ex:
+        list(ex.map(post_results, [posts[k::16] for k in range(16)]))
+    assert set(statuses) == {200}, sorted(set(statuses))
+
+    # Examples: 20 runs × 10,000 rows in batches of 2,000; every batch sent twice, plus batches
+    # that straddle two neighbours (overlapping index ranges), all in random order.
+    runs = [f"load-run-{i}" for i in range(N_RUNS_WITH_EXAMPLES)]
+    batches = []
+    for run in runs:
+        for start in range(0, N_EXAMPLES_PER_RUN, BATCH):
+            batches += [(run, start, BATCH)] * 2
+        batches.append((run, BATCH // 2, BATCH))  # overlaps the first two batches
+    rng.shuffle(batches)
+    ex_status: list[int] = []
+
+    def body(run: str, start: int, n: int) -> bytes:
+        return json.dumps({"eval_run_id": run, "examples": [
+            {"example_idx": i, "correct": (i * 7) % 3 == 0, "input_preview": f"q{i}", "output_preview": f"a{i}",
+             "topic": f"t{i % 5}", "difficulty": "easy"} for i in range(start, start + n)]}).encode()
+
+    def post_examples(chunk) -> None:
+        with httpx.Client(base_url=api_process, headers=headers, timeout=120) as c:
+            for run, start, n in chunk:
+                ex_status.append(c.post("/api/ingest/examples", content=body(run, start, n)).status_code)
+
+    with ThreadPoolExecutor(16) as ex:
+        list(ex.map(post_examples, [batches[k::16] for k in range(16)]))
+    assert set(ex_status) == {200}, sorted(set(ex_status))
+
+    assert q(db, "select count(*) n, count(distinct eval_run_id) d from eval_runs") == [{"n": N_RESULTS, "d": N_RESULTS}]
+    assert q(db, "select count(*) n from eval_results")[0]["n"] == 3 * N_RESULTS
+    assert q(db, "select count(*) n from eval_runs where is_current")[0]["n"] == N_RESULTS
+    assert q(db, "select count(*) n from checkpoints")[0]["n"] == 4 * 20
+    ex = q(db, "select count(*) n, count(distinct (eval_run_id, example_idx)) d from example_results")[0]
+    assert ex == {"n": N_RUNS_WITH_EXAMPLES * N_EXAMPLES_PER_RUN, "d": N_RUNS_WITH_EXAMPLES * N_EXAMPLES_PER_RUN}
+    # Values are what was posted (a spot check that is independent of the write path).
+    assert q(db, "select metric_value from eval_results where eval_run_id = 'load-run-1234' and is_primary") == [
+        {"metric_value": 0.34}]
+    per_run = q(db, "select eval_run_id, sum(score) s from example_results group by 1")
+    expected = sum(1 for i in range(N_EXAMPLES_PER_RUN) if (i * 7) % 3 == 0)
+    assert {r["s"] for r in per_run} == {expected}
