@@ -1,0 +1,53 @@
+"""GET /api/activity: every ingest, alert, acknowledgement, promotion and admin change; newest first; by model."""
+
+from __future__ import annotations
+
+from tests.test_alert_support import post
+
+
+def _events(client, **params) -> list[dict]:
+    r = client.get("/api/activity", params=params)
+    assert r.status_code == 200, r.text
+    return r.json()["events"]
+
+
+def test_feed_records_everything_newest_first(client, db, ingest_headers, admin_headers):
+    client.post("/api/admin/suites", json={"suite_id": "core", "display_name": "Core", "dataset_names": ["gsm8k"]},
+                headers=admin_headers)
+    for s, v in ((1000, 0.7), (2000, 0.7), (3000, 0.55)):
+        post(client, ingest_headers, "k2", s, "gsm8k", v)
+    client.post("/api/admin/promotion-rules", json={"rule_name": "floor", "min_scores": {"gsm8k": 0.5},
+                                                    "no_regressions": False}, headers=admin_headers)
+    alert = client.get("/api/alerts", params={"type": "regression"}).json()["alerts"][0]
+    client.post(f"/api/alerts/{alert['id']}/acknowledge", json={"by": "alice"}, headers=admin_headers)
+    client.patch("/api/models/k2", json={"is_pinned": True}, headers=admin_headers)
+    ev = _events(client, limit=200)
+    types = [e["event_type"] for e in ev]
+    for t in ("eval_result", "alert", "acknowledgement", "promotion", "admin"):
+        assert t in types, t
+    keys = {"id", "event_type", "model_id", "checkpoint_id", "dataset_name", "summary", "detail", "created_at"}
+    assert all(keys <= set(e) for e in ev)
+    # Newest first: the model patch was the last thing done.
+    assert ev[0]["event_type"] == "admin" and ev[0]["detail"]["action"] == "model_patch"
+    assert [e["id"] for e in ev] == sorted((e["id"] for e in ev), reverse=True)
+    stamps = [e["created_at"] for e in ev]
+    assert stamps == sorted(stamps, reverse=True)
+    ack = next(e for e in ev if e["event_type"] == "acknowledgement")
+    assert ack["actor"] == "alice" and ack["detail"]["alert_id"] == alert["id"]
+
+
+def test_filter_by_model_and_pagination(client, db, ingest_headers):
+    for i in range(7):
+        post(client, ingest_headers, "a", 1000 * (i + 1), "gsm8k", 0.6)
+    post(client, ingest_headers, "b", 1000, "gsm8k", 0.6)
+    assert {e["model_id"] for e in _events(client, model_id="b")} == {"b"}
+    body = client.get("/api/activity", params={"model_id": "a", "limit": 3}).json()
+    assert body["total"] == 7 and len(body["events"]) == 3
+    page2 = client.get("/api/activity", params={"model_id": "a", "limit": 3, "offset": 3}).json()["events"]
+    cursor = client.get("/api/activity", params={"model_id": "a", "limit": 3,
+                                                 "before_id": body["next_before_id"]}).json()["events"]
+    assert [e["id"] for e in page2] == [e["id"] for e in cursor]
+    assert not {e["id"] for e in page2} & {e["id"] for e in body["events"]}
+    assert _events(client, model_id="nobody") == []
+    for bad in ({"limit": 0}, {"limit": 1000}, {"offset": -1}, {"before_id": "x"}):
+        assert client.get("/api/activity", params=bad).status_code == 422
