@@ -407,8 +407,9 @@ def resolve_alert(conn: psycopg.Connection, alert: dict, why: str) -> None:
 def _reconcile(conn: psycopg.Connection, desired: dict[tuple[str, str, str | None], Judgement],
                existing: list[dict], meta: dict[str, tuple[str, int | None]], why: str) -> None:
     """Make the open alerts in scope equal `desired` ((type, checkpoint, dataset) -> judgement)."""
-    have = {(a["alert_type"], a["checkpoint_id"], a["dataset_name"]): a for a in existing}
-    for key, j in desired.items():
+    # A fixed order of row locks (sorted keys, then ids) keeps two concurrent re-judgements from deadlocking.
+    have = {(a["alert_type"], a["checkpoint_id"], a["dataset_name"]): a for a in sorted(existing, key=lambda a: a["id"])}
+    for key, j in sorted(desired.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or "")):
         a = have.get(key)
         if a is not None and a["resolved_at"] is None and (a["severity"], a["message"]) == (j.severity, j.message):
             continue  # unchanged
@@ -523,8 +524,15 @@ def on_change(conn: psycopg.Connection, model_id: str, checkpoint_id: str, datas
     if step is not None:
         for cid in affected_checkpoints(conn, model_id, checkpoint_id, dataset, step):
             evaluate_checkpoint(conn, cid)
-    reconcile_missing(conn, model_id, [dataset])
-    others = [d for d in suite_datasets_with(conn, dataset) if d != dataset]
+    row = conn.execute(
+        """select (select array_agg(distinct d order by d) from suites, unnest(dataset_names) d
+                    where %(d)s = any(dataset_names)) as suite_ds,
+                  exists (select 1 from alerts where alert_type = %(t)s and model_id = %(m)s
+                          and dataset_name = %(d)s) as has_missing""",
+        {"d": dataset, "m": model_id, "t": MISSING}).fetchone()
+    if row["suite_ds"] or row["has_missing"]:
+        reconcile_missing(conn, model_id, [dataset])
+    others = [d for d in (row["suite_ds"] or []) if d != dataset]
     if others:
         reconcile_missing(conn, model_id, others, checkpoint_id)
     from .promotion import check_promotion

@@ -258,10 +258,13 @@ def check_promotion(conn: psycopg.Connection, checkpoint_id: str) -> bool:
     """Record the first time a training checkpoint passes all its rules (promotion_ready). True if now promoted."""
     ck = conn.execute(
         """select c.checkpoint_id, c.model_id, c.training_step, m.model_type,
-                  exists (select 1 from promotions p where p.checkpoint_id = c.checkpoint_id) as promoted
+                  exists (select 1 from promotions p where p.checkpoint_id = c.checkpoint_id) as promoted,
+                  exists (select 1 from promotion_rules r where r.model_id = c.model_id or r.model_id is null)
+                    as has_rules
              from checkpoints c join models m using (model_id) where c.checkpoint_id = %s""",
         (checkpoint_id,)).fetchone()
-    if ck is None or ck["promoted"] or ck["model_type"] != "training" or ck["training_step"] is None:
+    if (ck is None or ck["promoted"] or not ck["has_rules"] or ck["model_type"] != "training"
+            or ck["training_step"] is None):
         return False
     rules = applicable_rules(conn, ck["model_id"])
     if not rules:
