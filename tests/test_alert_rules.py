@@ -119,3 +119,20 @@ def test_worker_rejudge_is_idempotent(client, db, ingest_headers):
     assert run_worker(db, once=True) == 0
     assert alert_keys(open_alerts(client)) == before
     assert q(db, "select count(*) n from activity")[0]["n"] == n_activity
+
+
+def test_backfill_batch_raises_alerts_in_its_transaction(client, db, ingest_headers):
+    from tests.test_alert_support import result
+
+    batch = [result(M, s, d, v) for s, v in ((1000, 0.7), (2000, 0.7), (3000, 0.5)) for d in ("gsm8k",)]
+    batch += [result(M, s, "mmlu", 0.6) for s in (1000, 2000, 3000)]
+    r = client.post("/api/ingest/eval-results", json={"results": batch, "source": "backfill"}, headers=ingest_headers)
+    assert r.status_code == 200, r.text
+    assert alert_keys(open_alerts(client)) == {("regression", f"{M}__step-3000", "gsm8k", "critical")}
+    # A batch that fails as a whole leaves no alert behind (same transaction).
+    bad = [result("m2", 1000, "gsm8k", 0.7), result("m2", 2000, "gsm8k", 0.4),
+           result("m2", 3000, "gsm8k", 0.4, eval_run_id=f"run-{M}-1000-gsm8k")]  # run id of another checkpoint
+    r = client.post("/api/ingest/eval-results", json={"results": bad}, headers=ingest_headers)
+    assert r.status_code == 409, r.text
+    assert open_alerts(client, model_id="m2") == []
+    assert q(db, "select count(*) n from webhook_deliveries")[0]["n"] == 0
