@@ -47,27 +47,36 @@ with tab_alerts:
         else:
             labels = {r["id"]: f"#{r['id']} {r['severity']} {r['alert_type']} · {r['model_id']} · "
                                f"{r['dataset_name'] or '—'}" for r in open_unacked}
-            # The token is asked for each time and cleared with the form: it is never kept in the page.
-            with st.form("ack_form", clear_on_submit=True):
-                alert_id = st.selectbox("Alert", list(labels), format_func=labels.get, key="ack_alert")
-                who = st.text_input("Your name", key="ack_by", max_chars=100)
-                note = st.text_input("Note (optional)", key="ack_note", max_chars=500)
-                token = st.text_input("Admin token", type="password", key="ack_token",
-                                      help="EVAL360_ADMIN_TOKEN; checked, used once, not stored.")
-                submitted = st.form_submit_button("Acknowledge", type="primary")
-            if submitted:
-                if not who.strip():
-                    st.error("Say who acknowledges (your name).")
+            # The token is asked for each time. The submit callback reads it, clears the widget's state and
+            # keeps only the outcome, so the token is never stored in the page or the session.
+            def _acknowledge() -> None:
+                ss = st.session_state
+                token, ss["ack_token"] = ss.get("ack_token", ""), ""
+                who = (ss.get("ack_by") or "").strip()
+                note = (ss.get("ack_note") or "").strip() or None
+                if not who:
+                    ss["ack_result"] = ("error", "Say who acknowledges (your name).")
                 elif not data.admin_token_ok(token):
-                    st.error("Invalid admin token: the alert was not acknowledged.")
+                    ss["ack_result"] = ("error", "Invalid admin token: the alert was not acknowledged.")
                 else:
                     try:
-                        out = data.acknowledge(url, int(alert_id), who.strip(), note.strip() or None)
+                        out = data.acknowledge(url, int(ss["ack_alert"]), who, note)
                     except Exception as exc:  # noqa: BLE001 - every failure is a message
-                        st.error(f"Could not acknowledge: {friendly_error(exc)}")
+                        ss["ack_result"] = ("error", f"Could not acknowledge: {friendly_error(exc)}")
                     else:
-                        st.success(f"Alert #{out['alert_id']} acknowledged by {out['acknowledged_by']}.")
-                token = ""  # drop the local copy
+                        ss["ack_result"] = ("success",
+                                            f"Alert #{out['alert_id']} acknowledged by {out['acknowledged_by']}.")
+
+            with st.form("ack_form", clear_on_submit=True):
+                st.selectbox("Alert", list(labels), format_func=labels.get, key="ack_alert")
+                st.text_input("Your name", key="ack_by", max_chars=100)
+                st.text_input("Note (optional)", key="ack_note", max_chars=500)
+                st.text_input("Admin token", type="password", key="ack_token",
+                              help="EVAL360_ADMIN_TOKEN: checked once for this acknowledgement, never stored.")
+                st.form_submit_button("Acknowledge", type="primary", on_click=_acknowledge)
+        result = st.session_state.pop("ack_result", None)
+        if result:
+            (st.success if result[0] == "success" else st.error)(result[1])
 
 with tab_feed:
     e1, e2 = st.columns(2)
