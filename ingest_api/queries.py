@@ -759,7 +759,8 @@ def run_slices(conn: psycopg.Connection, eval_run_id: str, *, alpha: float = ALP
     worse = [(dim, sl, c) for dim, d in out.items() for sl, c in d.items()
              if c.get("q_vs_rest") is not None and c["q_vs_rest"] < alpha and c["accuracy_rest"] is not None
              and c["accuracy"] < c["accuracy_rest"]]
-    worse.sort(key=lambda x: (-(x[2]["failure_share"] or 0), x[2]["q_vs_rest"]))
+    # Most distinctive first: the largest accuracy gap to the rest of the run.
+    worse.sort(key=lambda x: (x[2]["accuracy"] - x[2]["accuracy_rest"], x[2]["q_vs_rest"]))
     if not n_all:
         text = "no example rows for this run"
     elif not fails_all:
