@@ -502,8 +502,11 @@ def affected_checkpoints(conn: psycopg.Connection, model_id: str, checkpoint_id:
     """The checkpoints whose alerts can change when (checkpoint, dataset) changes, in step order."""
     rows = conn.execute(
         """select checkpoint_id, training_step from (
-             (select checkpoint_id, training_step from checkpoints
-               where model_id = %(m)s and training_step > %(s)s order by training_step limit 1)
+             (select c.checkpoint_id, c.training_step from checkpoints c
+               where c.model_id = %(m)s and c.training_step > %(s)s
+                 and exists (select 1 from eval_runs x where x.checkpoint_id = c.checkpoint_id and x.is_current
+                             and x.status = 'completed')
+               order by c.training_step limit 1)
              union
              (select c.checkpoint_id, c.training_step from checkpoints c
                 join eval_runs r on r.checkpoint_id = c.checkpoint_id and r.is_current and r.status = 'completed'

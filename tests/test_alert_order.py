@@ -99,3 +99,58 @@ def test_shuffled_order_direct_store_larger(db):
     assert load(np.random.default_rng(21).permutation(len(rows))) == in_order
     # Reversed: the worst case for "re-judge the neighbours".
     assert load(range(len(rows) - 1, -1, -1)) == in_order
+
+
+def test_concurrent_posts_of_one_checkpoint_are_healed_by_the_worker(db):
+    """Two posts of one checkpoint committed together cannot see each other's rows; the worker re-judges."""
+    import threading
+
+    from ingest_api.alerts import Cell, Obs, compare_unpaired, judge
+
+    alerts.register()
+    prev, cur = {"d1": 0.50, "d2": 0.50, "d3": 0.5, "d4": 0.5}, {"d1": 0.447, "d2": 0.35, "d3": 0.5, "d4": 0.5}
+
+    def cells(names):
+        out = []
+        for d in names:
+            a, b = Obs("p", 1000, prev[d], 1000), Obs("c", 2000, cur[d], 1000)
+            out.append(Cell(d, b, a, a, True, compare_unpaired(a, b)))
+        return {j.dataset for j in judge(out, 4) if j.alert_type == "regression"}
+
+    # The premise: d1 alone is not significant after correction, d1 next to d2 is.
+    assert cells(["d1", "d3", "d4"]) == set() and cells(["d1", "d2", "d3", "d4"]) == {"d1", "d2"}
+
+    def store(conn, step, d, v):
+        store_eval_result(conn, EvalResultIn(**result(M, step, d, v)))
+
+    with psycopg.connect(db, row_factory=dict_row) as conn:
+        for d, v in prev.items():
+            with conn.transaction():
+                store(conn, 1000, d, v)
+        for d in ("d3", "d4"):
+            with conn.transaction():
+                store(conn, 2000, d, cur[d])
+    barrier = threading.Barrier(2, timeout=60)
+    errors = []
+
+    def worker(d):
+        try:
+            with psycopg.connect(db, row_factory=dict_row) as conn, conn.transaction():
+                store(conn, 2000, d, cur[d])
+                barrier.wait()  # both judged before either commits
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(d,)) for d in ("d1", "d2")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    regressed = {r["dataset_name"] for r in q(db, "select dataset_name from alerts where alert_type = 'regression' "
+                                                  "and resolved_at is null")}
+    assert regressed == {"d2"}  # each judged without the other's row: d1 looked like noise
+    with psycopg.connect(db, row_factory=dict_row, autocommit=True) as conn:
+        assert alerts.process_rechecks(conn) >= 2
+    assert {r["dataset_name"] for r in q(db, "select dataset_name from alerts where alert_type = 'regression' "
+                                             "and resolved_at is null")} == {"d1", "d2"}

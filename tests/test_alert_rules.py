@@ -136,3 +136,20 @@ def test_backfill_batch_raises_alerts_in_its_transaction(client, db, ingest_head
     assert r.status_code == 409, r.text
     assert open_alerts(client, model_id="m2") == []
     assert q(db, "select count(*) n from webhook_deliveries")[0]["n"] == 0
+
+
+def test_invalidated_run_resolves_its_alert_and_ack_survives(client, db, ingest_headers, admin_headers):
+    _baseline_steps(client, ingest_headers)
+    post(client, ingest_headers, M, 3000, "gsm8k", 0.55)
+    alert = open_alerts(client, type="regression")[0]
+    client.post(f"/api/alerts/{alert['id']}/acknowledge", json={"by": "alice"}, headers=admin_headers)
+    # The run turns out broken: a new run of the same cell with status invalidated becomes current.
+    post(client, ingest_headers, M, 3000, "gsm8k", 0.55, status="invalidated", eval_run_id="run-k2-3000-gsm8k-inv")
+    assert open_alerts(client, type="regression") == []
+    # A clean re-run shows the same drop: the same alert row comes back, still acknowledged.
+    post(client, ingest_headers, M, 3000, "gsm8k", 0.56, eval_run_id="run-k2-3000-gsm8k-rerun")
+    back = open_alerts(client, type="regression")
+    assert [a["id"] for a in back] == [alert["id"]] and back[0]["acknowledged_by"] == "alice"
+    kinds = [r["event_type"] for r in q(db, "select event_type from activity where event_type like 'alert%%' "
+                                           "and detail->>'alert_id' = %s order by id", (str(alert["id"]),))]
+    assert kinds == ["alert", "alert_resolved", "alert_reopened"]
