@@ -83,9 +83,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException):
         msg = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-        if exc.status_code == 404 and msg == "Not Found":
+        status = exc.status_code
+        if status == 404 and msg == "Not Found":
             msg = "no such endpoint"
-        return error_response(exc.status_code, msg, headers=getattr(exc, "headers", None))
+        if status == 400 and "parsing the body" in msg:
+            # FastAPI's answer to a body it cannot decode (bad UTF-8, nesting too deep): an invalid body.
+            status, msg = 422, "body: not valid JSON (undecodable bytes or nesting too deep)"
+            return error_response(status, msg, field="body")
+        return error_response(status, msg, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(PoolTimeout)
     async def _pool(_: Request, exc: PoolTimeout):
