@@ -9,11 +9,33 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy import stats as st
 
 Z95 = float(st.norm.ppf(0.975))
+
+
+def _two_sided_normal_p(z: float) -> float:
+    """2 · P(Z > |z|) for a standard normal Z (= erfc(|z| / √2))."""
+    return math.erfc(abs(z) / math.sqrt(2.0))
+
+
+def _mcnemar_p(n_wrong_to_right: int, n_discordant: int) -> float:
+    """Exact two-sided McNemar p-value: binomial test of the discordant pairs against 1/2.
+
+    For p = 1/2 the distribution is symmetric, so the two-sided p is twice the smaller tail (capped at 1).
+    """
+    if n_discordant == 0:
+        return 1.0
+    k = min(n_wrong_to_right, n_discordant - n_wrong_to_right)
+    return float(min(1.0, 2.0 * st.binom.cdf(k, n_discordant, 0.5)))
+
+
+@lru_cache(maxsize=256)
+def _t_crit(dof: int, level: float = 0.95) -> float:
+    return float(st.t.ppf(0.5 + level / 2, dof))
 
 
 def wilson_interval(p: float | None, n: int | None, z: float = Z95) -> tuple[float | None, float | None]:
@@ -62,7 +84,7 @@ def two_proportion_test(p_a: float | None, n_a: int | None, p_b: float | None, n
     if se0 == 0:
         pval = 1.0 if diff == 0 else 0.0
     else:
-        pval = float(2 * st.norm.sf(abs(diff) / se0))
+        pval = _two_sided_normal_p(abs(diff) / se0)
     se = math.sqrt(p_a * (1 - p_a) / n_a + p_b * (1 - p_b) / n_b)
     return TestResult(pval, diff, diff - Z95 * se, diff + Z95 * se, "two_proportion_z", n_a, n_b)
 
@@ -87,7 +109,7 @@ def mcnemar_test(a: Sequence[float], b: Sequence[float]) -> TestResult:
         n01 = int(((xa == 0) & (xb == 1)).sum())  # wrong -> right
         n10 = int(((xa == 1) & (xb == 0)).sum())  # right -> wrong
         k = n01 + n10
-        pval = 1.0 if k == 0 else float(st.binomtest(n01, k, 0.5).pvalue)
+        pval = _mcnemar_p(n01, k)
         method = "mcnemar_exact"
     else:
         if sd == 0:
@@ -153,13 +175,23 @@ def trend(steps: Sequence[float], values: Sequence[float | None], *, window: int
         return Trend("new", None, (None, None), None, len(pts))
     x = np.array([p[0] for p in pts]) / 1000.0
     y = np.array([p[1] for p in pts])
-    res = st.linregress(x, y)
-    slope, se = float(res.slope), float(res.stderr)
+    # Ordinary least squares in closed form (what scipy.stats.linregress computes, without its
+    # per-call overhead: the diagnosis fits one line per dataset).
     dof = len(pts) - 2
-    tcrit = float(st.t.ppf(0.975, dof))
+    xm, ym = float(x.mean()), float(y.mean())
+    sxx = float(((x - xm) ** 2).sum())
+    slope = float(((x - xm) * (y - ym)).sum()) / sxx
+    resid = y - (ym + slope * (x - xm))
+    se = math.sqrt(float((resid ** 2).sum()) / dof / sxx) if dof > 0 else float("nan")
+    tcrit = _t_crit(dof)
     lo, hi = slope - tcrit * se, slope + tcrit * se
     span_change = slope * float(x.max() - x.min())
-    pval = float(res.pvalue) if math.isfinite(res.pvalue) else None
+    if not math.isfinite(se):
+        pval = None
+    elif se == 0:
+        pval = 1.0 if slope == 0 else 0.0
+    else:
+        pval = float(2 * st.t.sf(abs(slope / se), dof))
     if not (lo > 0 or hi < 0):
         label = "flat"
     elif slope > 0:
@@ -316,7 +348,7 @@ def mcnemar_from_counts(n_wrong_to_right: int, n_right_to_wrong: int, n_pairs: i
         return TestResult(None, None, None, None, "insufficient_data", 0, 0)
     b, c = int(n_wrong_to_right), int(n_right_to_wrong)
     k = b + c
-    pval = 1.0 if k == 0 else float(st.binomtest(b, k, 0.5).pvalue)
+    pval = _mcnemar_p(b, k)
     diff = (b - c) / n_pairs
     # Wald interval of a paired difference of proportions.
     var = ((b + c) / n_pairs - diff * diff) / n_pairs
@@ -337,7 +369,7 @@ def paired_from_sums(diff_sum: float, diff_sumsq: float, n_pairs: int) -> TestRe
     se = sd / math.sqrt(n)
     t = mean / se
     pval = float(2 * st.t.sf(abs(t), n - 1))
-    half = float(st.t.ppf(0.975, n - 1)) * se
+    half = _t_crit(n - 1) * se
     return TestResult(pval, mean, mean - half, mean + half, "paired_t", n, n)
 
 
@@ -350,7 +382,7 @@ def z_test_from_se(v_a: float | None, se_a: float | None, v_b: float | None, se_
     se = math.sqrt(se_a * se_a + se_b * se_b)
     if se == 0:
         return TestResult(1.0 if diff == 0 else 0.0, diff, diff, diff, "z_from_stderr")
-    pval = float(2 * st.norm.sf(abs(diff) / se))
+    pval = _two_sided_normal_p(abs(diff) / se)
     return TestResult(pval, diff, diff - Z95 * se, diff + Z95 * se, "z_from_stderr")
 
 

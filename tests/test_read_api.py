@@ -221,3 +221,19 @@ ODD = ["/api/models/%E2%9C%93", "/api/checkpoints/a%25b", "/api/eval-runs/..%2F.
 def test_odd_values_never_500(client, data, url):
     r = client.get(url)
     assert r.status_code in (200, 404, 422), (url, r.status_code, r.text[:300])
+
+
+READ_PATHS = ["/api/models", "/api/models/{model_id}", "/api/models/{model_id}/scores",
+              "/api/models/{model_id}/diagnosis", "/api/checkpoints/{checkpoint_id}", "/api/datasets",
+              "/api/datasets/{dataset_name}/leaderboard", "/api/heatmap", "/api/compare", "/api/diff",
+              "/api/filters", "/api/suites", "/api/suites/{suite_id}/heatmap", "/api/eval-runs/{eval_run_id}",
+              "/api/eval-runs/{eval_run_id}/examples", "/api/eval-runs/{eval_run_id}/slices"]
+
+
+def test_openapi_documents_every_read_endpoint(client):
+    spec = get(client, "/api/openapi.json")
+    for path in READ_PATHS:
+        op = spec["paths"][path]["get"]
+        assert op.get("summary") and op.get("description"), path
+    params = {p["name"]: p for p in spec["paths"]["/api/heatmap"]["get"]["parameters"]}
+    assert params["score"]["schema"]["anyOf"][0]["enum"] == ["latest", "best", "step"]
