@@ -104,6 +104,10 @@ class WebhookIn(_In):
             raise ValueError("must be an http:// or https:// URL")
         if not parts.hostname:
             raise ValueError("must name a host")
+        try:
+            parts.port  # noqa: B018 - raises on a port out of range
+        except ValueError as exc:
+            raise ValueError(f"invalid port: {exc}") from None
         if any(c.isspace() or ord(c) < 32 for c in v.strip()):
             raise ValueError("must not contain whitespace or control characters")
         return v.strip()

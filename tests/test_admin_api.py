@@ -249,3 +249,45 @@ def test_alert_list_filters_and_shape(client, db, ingest_headers):
     assert [(a["model_id"], a["alert_type"]) for a in crit] == [("a", "regression")]
     for bad in ({"severity": "loud"}, {"type": "x"}, {"acknowledged": "perhaps"}, {"limit": 0}, {"status": "x"}):
         assert client.get("/api/alerts", params=bad).status_code == 422
+
+
+def test_bad_input_never_500(client, db, ingest_headers, admin_headers):
+    """NUL characters, lone surrogates, NaN / 1e400, ports out of range, malformed URLs and ids: a 4xx each."""
+    post(client, ingest_headers, "k2", 1000, "gsm8k", 0.7)
+    H = {**admin_headers, "Content-Type": "application/json"}
+    cases = [
+        ("post", "/api/admin/suites", '{"suite_id":"s","display_name":"a\\u0000b","dataset_names":["x"]}'),
+        ("post", "/api/admin/suites", '{"suite_id":"s","display_name":"a\\ud800b","dataset_names":["x"]}'),
+        ("post", "/api/admin/suites", '{"suite_id":"s\\ud800","display_name":"ab","dataset_names":["x"]}'),
+        ("post", "/api/admin/benchmark-metadata", '{"benchmarks":[{"dataset_name":"x","description":"\\u0000"}]}'),
+        ("post", "/api/admin/benchmark-metadata", '{"benchmarks":[{"dataset_name":"x","chance_level":NaN}]}'),
+        ("post", "/api/admin/benchmark-metadata", '{"benchmarks":[{"dataset_name":"x","chance_level":1e400}]}'),
+        ("post", "/api/admin/promotion-rules", '{"rule_name":"r","min_scores":{"x":1e400}}'),
+        ("post", "/api/admin/promotion-rules", '{"rule_name":"r","description":"\\u0000","min_scores":{}}'),
+        ("post", "/api/admin/promotion-rules", '{"rule_name":"r","min_category_scores":{"\\u0000":1}}'),
+        ("post", "/api/admin/webhooks", '{"url":"http://a\\u0000b/","events":["regression"]}'),
+        ("post", "/api/admin/webhooks", '{"url":"http://[::1/","events":["regression"]}'),
+        ("post", "/api/admin/webhooks", '{"url":"http://h:99999/","events":["regression"]}'),
+        ("post", "/api/admin/webhooks", '{"url":"http://h/","events":["regression"],"description":"\\ud800"}'),
+        ("patch", "/api/models/k2", '{"display_name":"\\u0000"}'),
+        ("patch", "/api/models/k2", '{"owner":"\\ud800"}'),
+        ("patch", "/api/models/k2", '{"param_count":99999999999999999999999}'),
+        ("post", "/api/alerts/1/acknowledge", '{"by":"\\u0000"}'),
+        ("post", "/api/alerts/1/acknowledge", '"just a string"'),
+        ("post", "/api/alerts/1/acknowledge", '[]'),
+        ("delete", "/api/models/%00", None),
+        ("delete", "/api/checkpoints/%00", None),
+        ("get", "/api/alerts?model_id=%00", None),
+        ("get", "/api/alerts?model_id=%ED%A0%80", None),
+        ("get", "/api/activity?model_id=%00", None),
+        ("get", "/api/activity?event_type=%00", None),
+        ("get", "/api/models/k2/promotion-status?checkpoint_id=%00", None),
+        ("get", "/api/models/%00/promotion-status", None),
+        ("get", "/api/admin/webhooks/99999999999999999999/deliveries", None),
+    ]
+    bad = []
+    for m, path, body in cases:
+        r = client.request(m.upper(), path, content=body.encode() if body else None, headers=H)
+        if r.status_code >= 500:
+            bad.append((m, path, body, r.status_code))
+    assert not bad, "\n".join(map(str, bad))
