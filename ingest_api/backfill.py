@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import fnmatch
 import hashlib
 import json
 import logging
@@ -99,8 +100,10 @@ def parse_scores(text: str, path: str | os.PathLike = "<scores>") -> dict[str, f
         m = _SCORE_LINE.match(line)
         if m is None:
             raise ParseError(path, lineno, f'expected `"<metric name>": <number>`, got {_clip(raw, 80)!r}')
+        name = m.group(1)
         try:
-            name = json.loads(f'"{m.group(1)}"')
+            if "\\" in name:
+                name = json.loads(f'"{name}"')
         except ValueError:
             raise ParseError(path, lineno, f"bad escape in the metric name {_clip(m.group(1), 80)!r}") from None
         if not name.strip() or "\x00" in name:
@@ -118,8 +121,9 @@ def parse_scores(text: str, path: str | os.PathLike = "<scores>") -> dict[str, f
     return out
 
 
-def read_scores(path: Path) -> dict[str, float]:
-    data = path.read_bytes()
+def read_scores(path: str | os.PathLike) -> dict[str, float]:
+    with open(path, "rb") as f:
+        data = f.read()
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -128,7 +132,7 @@ def read_scores(path: Path) -> dict[str, float]:
     return parse_scores(text, path)
 
 
-def count_lines(path: Path) -> int:
+def count_lines(path: str | os.PathLike) -> int:
     """Number of non-blank lines (= examples) of a grades file, without parsing it."""
     n = 0
     last = b"\n"
@@ -263,7 +267,7 @@ def example_row(idx: int, rec: dict, path: Path | str = "<grades>", lineno: int 
     }
 
 
-def read_examples(path: Path) -> list[dict]:
+def read_examples(path: str | os.PathLike) -> list[dict]:
     """Example rows of one grades file; example_idx is the 0-based line number. Raises ParseError."""
     rows = []
     with open(path, "rb") as f:
@@ -294,9 +298,9 @@ class Checkpoint:
 class Job:
     """One scores file, ready to send."""
 
-    path: Path
+    path: str
     payload: dict
-    grades: Path | None
+    grades: str | None
 
 
 @dataclass
@@ -323,28 +327,51 @@ def run_id_for(model_id: str, canonical_checkpoint: str, dataset: str) -> str:
     return "bf-" + h[:32]
 
 
-def scores_files(folder: Path) -> list[Path]:
+@dataclass
+class Folder:
+    """A folder holding scores files: its path, scores file names (sorted), all its file names."""
+
+    path: str
+    scores: list[str]
+    names: set[str]
+
+
+def _list(folder: str) -> tuple[list[str], set[str], list[str]]:
+    """(scores file names, all file names, sub-folder names) of one folder, from one scandir."""
+    scores, names, dirs = [], set(), []
     try:
         with os.scandir(folder) as it:
-            return sorted(Path(e.path) for e in it if e.name.endswith(SCORES_SUFFIX) and e.is_file())
+            for e in it:
+                try:
+                    if e.is_dir():
+                        dirs.append(e.name)
+                    elif e.is_file():
+                        names.add(e.name)
+                        if e.name.endswith(SCORES_SUFFIX):
+                            scores.append(e.name)
+                except OSError:
+                    continue
     except OSError:
-        return []
+        pass
+    return sorted(scores), names, sorted(dirs)
 
 
-def checkpoint_folders(root: Path, recursive: bool) -> Iterator[tuple[Path, list[Path]]]:
-    """(folder, its scores files) for every folder holding scores files, in name order."""
-    if not recursive:
-        files = scores_files(root)
-        if files:
-            yield root, files
-        return
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        names = sorted(n for n in filenames if n.endswith(SCORES_SUFFIX))
-        if names:
-            files = [Path(dirpath, n) for n in names if os.path.isfile(os.path.join(dirpath, n))]
-            if files:
-                yield Path(dirpath), files
+def checkpoint_folders(root: str | os.PathLike, recursive: bool, match: str | None = None) -> list[Folder]:
+    """Every folder holding scores files, in name order: `root` itself, or (recursive) the whole tree.
+
+    With `match` (recursive only), only folders whose name matches that glob pattern count.
+    """
+    root = os.fspath(root)
+    out: list[Folder] = []
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        scores, names, dirs = _list(folder)
+        if scores and (not match or fnmatch.fnmatchcase(os.path.basename(folder.rstrip(os.sep)), match)):
+            out.append(Folder(folder, scores, names))
+        if recursive:
+            stack.extend(os.path.join(folder, d) for d in reversed(dirs) if not d.startswith("."))
+    return out
 
 
 def checkpoint_for(folder: Path, args: argparse.Namespace) -> Checkpoint:
@@ -376,7 +403,7 @@ def checkpoint_for(folder: Path, args: argparse.Namespace) -> Checkpoint:
 
 
 def build_payload(args: argparse.Namespace, ckpt: Checkpoint, dataset: str, metrics: dict[str, float],
-                  sample_count: int | None, path: Path, warn: list[tuple[str, str]]) -> dict:
+                  sample_count: int | None, path: str, warn: list[tuple[str, str]]) -> dict:
     names = list(metrics)
     primary = M.default_primary(names)
     if args.primary_metric:
@@ -394,7 +421,7 @@ def build_payload(args: argparse.Namespace, ckpt: Checkpoint, dataset: str, metr
         "metrics": metrics,
         "primary_metric": primary,
         "eval_run_id": run_id_for(args.model_id, ckpt.canonical, dataset),
-        "metadata": {"backfill_source": str(path)},
+        "metadata": {"backfill_source": path},
     }
     if ckpt.step is not None:
         p["training_step"] = ckpt.step
@@ -403,54 +430,56 @@ def build_payload(args: argparse.Namespace, ckpt: Checkpoint, dataset: str, metr
     return p
 
 
-def plan(args: argparse.Namespace, summary: Summary) -> Iterator[list[Job]]:
+def plan(args: argparse.Namespace, summary: Summary, folders: list[Folder] | None = None
+         ) -> Iterator[list[Job]]:
     """Parse the tree; yield the jobs of one checkpoint folder at a time (bad files go to the summary)."""
-    root = Path(args.output_dir)
+    if folders is None:
+        folders = checkpoint_folders(args.output_dir, args.recursive, args.match)
     seen: dict[tuple[str, str], str] = {}
-    for folder, files in checkpoint_folders(root, args.recursive):
+    for folder in folders:
         summary.folders += 1
-        ckpt = checkpoint_for(folder, args)
+        ckpt = checkpoint_for(Path(folder.path), args)
         jobs = []
-        for path in files:
+        for name in folder.scores:
             summary.files += 1
-            dataset = path.name[: -len(SCORES_SUFFIX)]
+            path = os.path.join(folder.path, name)
+            dataset = name[: -len(SCORES_SUFFIX)]
             if not _ID_RE.match(dataset):
                 why = f"dataset name {dataset!r} is not a valid id (empty, or has spaces, slashes or ?#%)"
-                summary.failed.append((str(path), why))
+                summary.failed.append((path, why))
                 continue
             try:
                 metrics = read_scores(path)
             except ParseError as exc:
-                summary.failed.append((str(path), f"line {exc.line}: {exc.message}" if exc.line else exc.message))
+                summary.failed.append((path, f"line {exc.line}: {exc.message}" if exc.line else exc.message))
                 continue
             except OSError as exc:
-                summary.failed.append((str(path), f"cannot read: {exc.strerror or exc}"))
+                summary.failed.append((path, f"cannot read: {exc.strerror or exc}"))
                 continue
             if not metrics:
-                summary.skipped.append((str(path), "empty scores file (no metrics)"))
+                summary.skipped.append((path, "empty scores file (no metrics)"))
                 continue
             key = (ckpt.canonical, dataset)
             if key in seen:
                 why = f"same checkpoint {ckpt.canonical} and dataset {dataset} as {seen[key]}; not sent"
-                summary.failed.append((str(path), why))
+                summary.failed.append((path, why))
                 continue
-            seen[key] = str(path)
-            grades = path.with_name(dataset + GRADES_SUFFIX)
+            seen[key] = path
+            grades = None
             sample_count = None
-            if grades.is_file():
+            if dataset + GRADES_SUFFIX in folder.names:
+                grades = os.path.join(folder.path, dataset + GRADES_SUFFIX)
                 try:
                     sample_count = count_lines(grades)
                 except OSError as exc:
-                    summary.warnings.append((str(grades), f"cannot read: {exc.strerror or exc}"))
+                    summary.warnings.append((grades, f"cannot read: {exc.strerror or exc}"))
                     grades = None
-            else:
-                grades = None
             jobs.append(Job(path, build_payload(args, ckpt, dataset, metrics, sample_count, path,
                                                 summary.warnings), grades))
         if args.with_examples:
-            for g in sorted(folder.glob("*" + GRADES_SUFFIX)):
-                if not g.with_name(g.name[: -len(GRADES_SUFFIX)] + SCORES_SUFFIX).is_file():
-                    summary.skipped.append((str(g), "grades file without a scores file"))
+            for g in sorted(folder.names):
+                if g.endswith(GRADES_SUFFIX) and g[: -len(GRADES_SUFFIX)] + SCORES_SUFFIX not in folder.names:
+                    summary.skipped.append((os.path.join(folder.path, g), "grades file without a scores file"))
         yield jobs
 
 
@@ -514,11 +543,11 @@ def post_results(client, jobs: list[Job], out: Outcome) -> None:
             m = _ITEM.match(str(err.get("field") or ""))
             if exc.status != 413 and m and int(m.group(1)) < len(part):
                 i = int(m.group(1))
-                out.failed.append((str(part[i].path), f"refused by the server (HTTP {exc.status}): {exc}"))
+                out.failed.append((part[i].path, f"refused by the server (HTTP {exc.status}): {exc}"))
                 out.settled.add(id(part[i]))
                 rest = part[:i] + part[i + 1:]
             elif len(part) == 1:
-                out.failed.append((str(part[0].path), f"refused by the server (HTTP {exc.status}): {exc}"))
+                out.failed.append((part[0].path, f"refused by the server (HTTP {exc.status}): {exc}"))
                 out.settled.add(id(part[0]))
                 rest = []
             else:  # no index given: halve until the bad result is alone
@@ -548,10 +577,10 @@ def send_batch(client, jobs: list[Job], with_examples: bool, examples_per_call: 
             try:
                 rows = read_examples(j.grades)
             except ParseError as exc:
-                out.failed.append((str(j.grades), f"line {exc.line}: {exc.message}; no examples sent"))
+                out.failed.append((j.grades, f"line {exc.line}: {exc.message}; no examples sent"))
                 continue
             except OSError as exc:
-                out.failed.append((str(j.grades), f"cannot read: {exc.strerror or exc}"))
+                out.failed.append((j.grades, f"cannot read: {exc.strerror or exc}"))
                 continue
             if not rows:
                 continue
@@ -562,10 +591,10 @@ def send_batch(client, jobs: list[Job], with_examples: bool, examples_per_call: 
             except DashboardError as exc:
                 if _is_fatal(exc):
                     raise Fatal(str(exc)) from exc
-                out.failed.append((str(j.grades), f"examples refused by the server (HTTP {exc.status}): {exc}"))
+                out.failed.append((j.grades, f"examples refused by the server (HTTP {exc.status}): {exc}"))
     except Fatal as exc:
         out.fatal = str(exc)
-        out.failed.extend((str(j.path), f"not sent: {exc}") for j in jobs if id(j) not in out.settled)
+        out.failed.extend((j.path, f"not sent: {exc}") for j in jobs if id(j) not in out.settled)
     return out
 
 
@@ -595,6 +624,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--recursive", action="store_true",
                     help="walk the whole tree and import every folder with scores files (nested step-*/ "
                          "folders or flat checkpoint folders) under this one model id")
+    ap.add_argument("--match", default=None, metavar="GLOB",
+                    help="with --recursive: only checkpoint folders whose name matches GLOB, e.g. "
+                         "'k2moe375b-mid1-checkpoint_*' for one model's flat folders in a shared output dir")
     ap.add_argument("--with-examples", action="store_true",
                     help="also send per-example rows from the matching *_grades.jsonl files")
     ap.add_argument("--dry-run", action="store_true", help="print what would be sent; send nothing")
@@ -618,6 +650,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         ap.error("--training-step must be >= 0")
     if args.recursive and (args.training_step is not None or args.checkpoint_id):
         ap.error("--training-step and --checkpoint-id name one checkpoint; they do not go with --recursive")
+    if args.match and not args.recursive:
+        ap.error("--match goes with --recursive")
     if args.model_type == "baseline" and args.training_step is not None:
         ap.error("a baseline has no training step")
     if not 1 <= args.batch_size <= 5000:
@@ -643,12 +677,12 @@ def run(args: argparse.Namespace, client=None, out=None) -> Summary:
     out = out or sys.stdout
     t0 = time.perf_counter()
     summary = Summary()
-    # Parse the whole tree first: a few microseconds a file, and the progress bar gets its total.
-    groups = [g for g in plan(args, summary) if g]
-    total = sum(len(g) for g in groups)
+    # List the tree first (the progress bar's total), then parse folder by folder while sending.
+    folders = checkpoint_folders(args.output_dir, args.recursive, args.match)
+    total = sum(len(f.scores) for f in folders)
 
     if args.dry_run:
-        for g in groups:
+        for g in plan(args, summary, folders):
             for j in g:
                 out.write("POST /api/ingest/eval-results " + json.dumps(j.payload, ensure_ascii=False) + "\n")
                 summary.imported += 1
@@ -656,7 +690,7 @@ def run(args: argparse.Namespace, client=None, out=None) -> Summary:
                     try:
                         rows = read_examples(j.grades)
                     except ParseError as exc:
-                        summary.failed.append((str(j.grades), f"line {exc.line}: {exc.message}"))
+                        summary.failed.append((j.grades, f"line {exc.line}: {exc.message}"))
                         continue
                     out.write(f"POST /api/ingest/examples eval_run_id={j.payload['eval_run_id']} "
                               f"rows={len(rows)} ({j.grades})\n")
@@ -686,10 +720,18 @@ def run(args: argparse.Namespace, client=None, out=None) -> Summary:
             stop.set()
         bar.update(o.done)
 
+    def groups() -> Iterator[list[Job]]:
+        before = 0
+        for jobs in plan(args, summary, folders):
+            bar.update(summary.files - before - len(jobs))  # files failed or skipped while parsing
+            before = summary.files
+            if jobs:
+                yield jobs
+
     unsent: list[Job] = []
     try:
         with cf.ThreadPoolExecutor(max_workers=args.workers, thread_name_prefix="backfill") as pool:
-            for batch in batches(groups, args.batch_size, max_rows):
+            for batch in batches(groups(), args.batch_size, max_rows):
                 if stop.is_set():
                     unsent.extend(batch)
                     continue
@@ -706,7 +748,7 @@ def run(args: argparse.Namespace, client=None, out=None) -> Summary:
         if own_client:
             client.close()
     for j in unsent:
-        summary.failed.append((str(j.path), f"not sent: the backfill stopped ({summary.aborted})"))
+        summary.failed.append((j.path, f"not sent: the backfill stopped ({summary.aborted})"))
     summary.seconds = time.perf_counter() - t0
     return summary
 
@@ -750,7 +792,7 @@ def main(argv: list[str] | None = None, client=None) -> int:
         return 2
     if summary.files == 0 and not summary.failed:
         hint = ""
-        if not args.recursive and any(True for _ in checkpoint_folders(Path(args.output_dir), True)):
+        if not args.recursive and checkpoint_folders(args.output_dir, True):
             hint = " (its subfolders have some: add --recursive)"
         print(f"backfill: no *{SCORES_SUFFIX} files in {args.output_dir}{hint}", file=sys.stderr)
         return 1

