@@ -185,42 +185,58 @@ def deliver_due(conn: psycopg.Connection, cfg: DeliveryConfig | None = None, *, 
     return counts
 
 
+def _work_once(conn: psycopg.Connection, cfg: DeliveryConfig, client: httpx.Client) -> int:
+    """One round: re-judge every queued alert cell, then send what is due. Returns the deliveries attempted."""
+    from . import alerts
+
+    try:
+        while alerts.process_rechecks(conn):
+            pass
+    except psycopg.OperationalError:
+        raise
+    except Exception:  # a bad cell must not stop the deliveries
+        log.exception("worker: re-judging queued alert cells failed; will retry")
+    return deliver_due(conn, cfg, client=client)["attempted"]
+
+
 def run_worker(url: str, once: bool = False, *, poll_s: float = 2.0, cfg: DeliveryConfig | None = None) -> int:
-    """`eval360 worker`: re-judge queued alert cells and deliver webhooks, forever (or once)."""
+    """`eval360 worker`: re-judge queued alert cells and deliver webhooks, forever (or once).
+
+    With `once`, drains what is due now (bounded rounds) and returns 0 (1 when the database is
+    unreachable). Otherwise it survives database outages by reconnecting with a growing pause.
+    """
     from . import alerts
 
     alerts.register()
     cfg = cfg or DeliveryConfig.from_env()
-    with psycopg.connect(url, row_factory=dict_row, autocommit=True) as conn:
-        client = httpx.Client(timeout=httpx.Timeout(cfg.timeout_s), follow_redirects=False)
-        rounds = 0
-        try:
-            while True:
-                rounds += 1
-                busy = False
-                try:
-                    n = alerts.process_rechecks(conn)
-                    while n:
-                        busy = True
-                        n = alerts.process_rechecks(conn)
-                    res = deliver_due(conn, cfg, client=client)
-                    busy = busy or res["attempted"] > 0
-                    if once and res["attempted"] and rounds < 20:
-                        continue  # drain what is due before exiting (bounded: retries may be due at once)
-                except psycopg.OperationalError as exc:
-                    log.warning("worker: database error (%s); retrying", exc.__class__.__name__)
-                    if once:
-                        return 1
-                    time.sleep(poll_s)
-                    continue
+    client = httpx.Client(timeout=httpx.Timeout(cfg.timeout_s), follow_redirects=False)
+    pause = poll_s
+    try:
+        while True:
+            try:
+                with psycopg.connect(url, row_factory=dict_row, autocommit=True) as conn:
+                    pause = poll_s
+                    rounds = 0
+                    while True:
+                        rounds += 1
+                        attempted = _work_once(conn, cfg, client)
+                        if once:
+                            if attempted and rounds < 20:
+                                continue  # retries with no backoff may be due at once: bounded
+                            return 0
+                        if not attempted:
+                            time.sleep(poll_s)
+            except psycopg.OperationalError as exc:
                 if once:
-                    return 0
-                if not busy:
-                    time.sleep(poll_s)
-        except KeyboardInterrupt:
-            return 0
-        finally:
-            client.close()
+                    log.warning("worker: database unreachable (%s)", exc.__class__.__name__)
+                    return 1
+                log.warning("worker: database error (%s); reconnecting in %.0f s", exc.__class__.__name__, pause)
+                time.sleep(pause)
+                pause = min(60.0, pause * 2)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        client.close()
 
 
 def webhook_out(r: dict[str, Any]) -> dict:

@@ -231,3 +231,11 @@ def test_subscriptions_and_deactivation(client, db, ingest_headers, admin_header
         assert len(rx.requests) == 1
         assert q(db, "select status, last_error from webhook_deliveries order by id desc limit 1")[0] == {
             "status": "failed", "last_error": "webhook deactivated"}
+
+
+def test_worker_once_with_database_unreachable_returns_1(db):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    assert run_worker(f"postgresql://postgres@127.0.0.1:{port}/none?connect_timeout=2", once=True) == 1
