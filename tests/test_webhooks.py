@@ -239,3 +239,19 @@ def test_worker_once_with_database_unreachable_returns_1(db):
     port = s.getsockname()[1]
     s.close()
     assert run_worker(f"postgresql://postgres@127.0.0.1:{port}/none?connect_timeout=2", once=True) == 1
+
+
+def test_eval360_worker_command_drains_the_outbox(client, db, ingest_headers, admin_headers, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    with Receiver(script=[500]) as rx:
+        _register(client, admin_headers, rx.url)
+        _regression(client, ingest_headers)
+        env = {**os.environ, "DATABASE_URL": db, "EVAL360_DATA_DIR": str(tmp_path), "EVAL360_WEBHOOK_BACKOFF_S": "0"}
+        done = subprocess.run([sys.executable, "-m", "ingest_api.cli", "worker", "--once"], env=env, check=False,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert rx.replies == [500, 200]
+    assert q(db, "select status, n_attempts from webhook_deliveries") == [{"status": "delivered", "n_attempts": 2}]
