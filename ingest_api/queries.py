@@ -131,20 +131,40 @@ def model_exists(conn: psycopg.Connection, model_id: str) -> bool:
     return _one(conn, "select 1 as x from models where model_id = %s", (model_id,)) is not None
 
 
+def _model_scores_query(metrics: str) -> str:
+    # Primary metrics (the compact default) come from one table (v_primary_results over score_facts).
+    src = "v_results" if metrics == "all" else "v_primary_results"
+    order = "training_step nulls last, checkpoint_id, dataset_name" + (", metric_order" if metrics == "all" else "")
+    return f"""select {RESULT_COLS} from {src}
+               where model_id = %(m)s
+                 and (%(ds)s::text is null or dataset_name = %(ds)s)
+                 and (%(lo)s::bigint is null or training_step >= %(lo)s)
+                 and (%(hi)s::bigint is null or training_step <= %(hi)s)
+               order by {order}"""
+
+
 def model_scores(conn: psycopg.Connection, model_id: str, *, metrics: Literal["primary", "all"] = "primary",
                  dataset: str | None = None, min_step: int | None = None,
                  max_step: int | None = None) -> dict | None:
     """Current results of every checkpoint of a model (primary metric only unless metrics='all')."""
     if not model_exists(conn, model_id):
         return None
-    rows = _rows(conn, f"""select {RESULT_COLS} from v_results
-                          where model_id = %(m)s and (%(all)s or is_primary)
-                            and (%(ds)s::text is null or dataset_name = %(ds)s)
-                            and (%(lo)s::bigint is null or training_step >= %(lo)s)
-                            and (%(hi)s::bigint is null or training_step <= %(hi)s)
-                          order by training_step nulls last, checkpoint_id, dataset_name, metric_order""",
-                 {"m": model_id, "all": metrics == "all", "ds": dataset, "lo": min_step, "hi": max_step})
+    rows = _rows(conn, _model_scores_query(metrics),
+                 {"m": model_id, "ds": dataset, "lo": min_step, "hi": max_step})
     return {"model_id": model_id, "metrics": metrics, "count": len(rows), "scores": rows}
+
+
+def model_scores_json(conn: psycopg.Connection, model_id: str, *, metrics: Literal["primary", "all"] = "primary",
+                      dataset: str | None = None, min_step: int | None = None,
+                      max_step: int | None = None) -> bytes | None:
+    """model_scores() as JSON text built by PostgreSQL (thousands of rows: no Python objects per row)."""
+    if not model_exists(conn, model_id):
+        return None
+    row = _one(conn, f"select count(*) as n, coalesce(json_agg(t), '[]')::text as j "
+                     f"from ({_model_scores_query(metrics)}) t",
+               {"m": model_id, "ds": dataset, "lo": min_step, "hi": max_step})
+    return (b'{"model_id":' + dumps(model_id) + b',"metrics":' + dumps(metrics) + b',"count":'
+            + str(row["n"]).encode() + b',"scores":' + row["j"].encode() + b"}")
 
 
 # ------------------------------------------------------------------ checkpoints

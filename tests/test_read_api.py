@@ -237,3 +237,25 @@ def test_openapi_documents_every_read_endpoint(client):
         assert op.get("summary") and op.get("description"), path
     params = {p["name"]: p for p in spec["paths"]["/api/heatmap"]["get"]["parameters"]}
     assert params["score"]["schema"]["anyOf"][0]["enum"] == ["latest", "best", "step"]
+
+
+def test_model_scores_json_equals_the_dict_query(client, data, db):
+    import json
+    from datetime import datetime
+
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from ingest_api import queries
+
+    def norm(body):  # PostgreSQL drops trailing zeros of fractional seconds: compare instants
+        for s in body["scores"]:
+            s["ingested_at"] = datetime.fromisoformat(s["ingested_at"])
+        return body
+
+    with psycopg.connect(db, row_factory=dict_row) as c:
+        for metrics in ("primary", "all"):
+            as_json = norm(json.loads(queries.model_scores_json(c, "alpha", metrics=metrics)))
+            as_dicts = norm(json.loads(queries.dumps(queries.model_scores(c, "alpha", metrics=metrics))))
+            assert as_json == as_dicts and as_json["count"] == len(as_json["scores"]) > 0
+        assert queries.model_scores_json(c, "nope") is None

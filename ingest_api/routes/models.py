@@ -80,11 +80,11 @@ def get_model_scores(
     max_step: Annotated[int | None, Query(ge=0, description="only checkpoints at or before this step")] = None,
 ) -> Response:
     """Current results of every checkpoint of a model, with training_step (primary metric unless metrics=all)."""
-    out = queries.model_scores(conn, model_id, metrics=metrics, dataset=dataset, min_step=min_step,
-                               max_step=max_step)
+    out = queries.model_scores_json(conn, model_id, metrics=metrics, dataset=dataset, min_step=min_step,
+                                    max_step=max_step)
     if out is None:
         raise not_found("model", model_id)
-    return reply(out)
+    return Response(out, media_type="application/json")
 
 
 @router.get("/models/{model_id}/diagnosis")
