@@ -2,11 +2,14 @@
 
 Loads 10 training models × 100 checkpoints + 5 baselines on 40 datasets (≈36,000 eval runs,
 ≈95,000 metric rows, ≥5,000,000 example rows), generated here and written with COPY into a
-fresh embedded PostgreSQL, then reports p50/p95 of every read endpoint (through FastAPI's
-TestClient, so routing, validation and JSON are included) next to the bare SQL behind it (the
-exact statements the endpoint ran, replayed on one connection).
+fresh embedded PostgreSQL, then reports p50/p95 of every read endpoint next to the bare SQL
+behind it (the exact statements the endpoint ran, replayed on one connection).
+
+Requests go to `eval360 api` running as its own process (uvicorn), through a lean keep-alive
+HTTP client, so routing, validation and JSON are included and the client costs little.
 
     .venv/bin/python bench/bench_read.py [--examples 5000000] [--repeat 30] [--json bench/out/read.json]
+    .venv/bin/python bench/bench_read.py --data-dir /tmp/read-db   # load once, re-run on the same data
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import argparse
 import io
 import json
 import math
+import os
 import shutil
 import statistics
 import sys
@@ -31,7 +35,6 @@ sys.path.insert(0, str(ROOT))
 
 from ingest_api import queries
 from ingest_api.db import embedded_url, migrate
-from ingest_api.settings import Settings
 from ingest_api.stats import wilson_interval_array
 
 TARGETS_MS = {"heatmap": 25, "leaderboard": 10, "models": 10, "diagnosis": 30, "model scores": 50,
@@ -192,6 +195,17 @@ def load(url: str, *, n_examples_target: int, seed: int = 7) -> dict:
             "facts_seconds": round(t_facts, 1), "big_run": next(r for r, d, _ in ex_runs if d == "mmlu_pro_10k")}
 
 
+def reuse_info(url: str) -> dict:
+    with psycopg.connect(url) as c:
+        counts = c.execute("""select (select count(*) from models), (select count(*) from checkpoints),
+                                     (select count(*) from eval_runs), (select count(*) from eval_results),
+                                     (select count(*) from example_results)""").fetchone()
+        big = c.execute("select eval_run_id from v_run_example_stats where n_examples = 10000 "
+                        "order by eval_run_id limit 1").fetchone()[0]
+    return {"models": counts[0], "checkpoints": counts[1], "eval_runs": counts[2], "metric_rows": counts[3],
+            "example_rows": counts[4], "big_run": big}
+
+
 # ------------------------------------------------------------------ timing
 
 
@@ -225,31 +239,34 @@ def main() -> int:
     ap.add_argument("--examples", type=int, default=5_000_000, help="example rows to load (≥ 5,000,000 at scale)")
     ap.add_argument("--repeat", type=int, default=30, help="timed requests per endpoint")
     ap.add_argument("--json", default=str(ROOT / "bench" / "out" / "read.json"), help="write results here")
-    ap.add_argument("--keep", action="store_true", help="keep the database directory")
+    ap.add_argument("--data-dir", help="keep the database here; reuse it when already loaded")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
 
-    tmp = Path(tempfile.mkdtemp(prefix="eval360-bench-read-"))
+    keep = bool(args.data_dir)
+    tmp = Path(args.data_dir) if keep else Path(tempfile.mkdtemp(prefix="eval360-bench-read-"))
     try:
         url = embedded_url(tmp)
         migrate(url)
-        print(f"loading into {tmp} …", flush=True)
-        info = load(url, n_examples_target=args.examples)
-        print(f"loaded {info['models']} models, {info['checkpoints']} checkpoints, {info['eval_runs']:,} eval runs, "
-              f"{info['metric_rows']:,} metric rows, {info['example_rows']:,} example rows "
-              f"in {info['load_seconds']} s", flush=True)
+        with psycopg.connect(url) as c:
+            loaded = c.execute("select count(*) from models").fetchone()[0] > 0
+        if loaded:
+            info = reuse_info(url)
+            print(f"reusing the database in {tmp}", flush=True)
+        else:
+            print(f"loading into {tmp} …", flush=True)
+            info = load(url, n_examples_target=args.examples)
+            with psycopg.connect(url, autocommit=True) as c:
+                c.execute("insert into suites (suite_id, display_name, dataset_names) values "
+                          "('core', 'Core', array(select dataset_name from benchmark_metadata "
+                          "order by dataset_name limit 12))")
+        print(f"data: {info['models']} models, {info['checkpoints']} checkpoints, {info['eval_runs']:,} eval runs, "
+              f"{info['metric_rows']:,} metric rows, {info['example_rows']:,} example rows"
+              + (f", loaded in {info['load_seconds']} s" if "load_seconds" in info else ""), flush=True)
         big = info["big_run"]
-        with psycopg.connect(url, autocommit=True) as c:
-            a_ck, b_ck = "train-03__step-99000", "train-03__step-100000"
-            c.execute("insert into suites (suite_id, display_name, dataset_names) values "
-                      "('core', 'Core', array(select dataset_name from benchmark_metadata "
-                      "order by dataset_name limit 12))")
-        from fastapi.testclient import TestClient
+        a_ck, b_ck = "train-03__step-99000", "train-03__step-100000"
+        from common import KeepAlive, api_server
 
-        from ingest_api.app import create_app
-
-        settings = Settings(database_url=url, data_dir=tmp, ingest_token="bench-ingest", admin_token="bench-admin")
-        app = create_app(settings, database_url=url)
         endpoints = [
             ("models", "/api/models", lambda c: queries.list_models(c)),
             ("model detail", "/api/models/train-03", lambda c: queries.get_model(c, "train-03")),
@@ -262,7 +279,8 @@ def main() -> int:
              lambda c: queries.leaderboard(c, "bench_07", score="best")),
             ("heatmap", "/api/heatmap", lambda c: queries.heatmap(c)),
             ("heatmap best", "/api/heatmap?score=best", lambda c: queries.heatmap(c, score="best")),
-            ("suite heatmap", "/api/suites/core/heatmap", None),
+            ("suite heatmap", "/api/suites/core/heatmap",
+             lambda c: queries.heatmap(c, suite_datasets=queries.get_suite(c, "core")["dataset_names"])),
             ("compare curves", "/api/compare?models=train-01,train-02,train-03&dataset=bench_05",
              lambda c: queries.compare_curves(c, ["train-01", "train-02", "train-03"], "bench_05")),
             ("compare profile", "/api/compare?models=train-01,train-02,baseline-0&common_only=true",
@@ -277,12 +295,14 @@ def main() -> int:
             ("slices (10k run)", f"/api/eval-runs/{big}/slices", lambda c: queries.run_slices(c, big)),
         ]
         rows = []
-        with TestClient(app) as client, psycopg.connect(url, autocommit=True) as conn:
+        load_avg = os.getloadavg()[0]
+        with api_server(url) as base, psycopg.connect(url, autocommit=True) as conn:
+            client = KeepAlive(base, {})
             for name, path, fn in endpoints:
                 for _ in range(3):
-                    r = client.get(path)
-                    assert r.status_code == 200, (path, r.status_code, r.text[:300])
-                size = len(r.content)
+                    status, content = client.get(path)
+                    assert status == 200, (path, status, content[:300])
+                size = len(content)
                 times = []
                 for _ in range(args.repeat):
                     t = time.perf_counter()
@@ -321,9 +341,10 @@ def main() -> int:
             ok = "" if r["meets_target"] is None else ("yes" if r["meets_target"] else "NO")
             print(f"{r['endpoint']:<18} {r['p50_ms']:8.2f} {r['p95_ms']:8.2f} {sql50} {sql95} "
                   f"{r['bytes'] / 1024:8.1f} {tgt}  {ok}")
-        print(f"\n(p50/p95 over {args.repeat} requests through TestClient; 'SQL' = the same statements replayed "
-              "on one psycopg connection; median of the run)")
-        out = {"data": info, "repeat": args.repeat, "endpoints": rows,
+        print(f"\n(p50/p95 over {args.repeat} requests to `eval360 api` over keep-alive HTTP; 'SQL' = the same "
+              f"statements replayed on one psycopg connection; load average {load_avg:.1f} on "
+              f"{os.cpu_count()} CPUs at the start)")
+        out = {"data": info, "repeat": args.repeat, "endpoints": rows, "load_average": load_avg,
                "summary": {"median_of_p50s": statistics.median(r["p50_ms"] for r in rows)}}
         if args.json:
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -331,7 +352,7 @@ def main() -> int:
             print(f"wrote {args.json}")
         return 0
     finally:
-        if not args.keep:
+        if not keep:
             try:
                 from ingest_api import db as _db
                 srv = _db._embedded.pop(str(tmp.resolve()), None)

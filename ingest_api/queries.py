@@ -260,17 +260,23 @@ def heatmap(conn: psycopg.Connection, *, score: ScoreChoice = "latest", step: in
                                where model_id = any(%(m)s) and dataset_name = any(%(d)s)
                                  and (training_step = %(step)s or model_type = 'baseline')
                                order by model_id, dataset_name, training_step desc nulls last""", params)
+    elif score == "latest":
+        cells = _rows(conn, """select model_id, dataset_name, status, newest_eval_run_id,
+                                      score_eval_run_id as eval_run_id, score_checkpoint_id as checkpoint_id,
+                                      score_step as training_step, metric_name, metric_value, n, ci_lower, ci_upper,
+                                      stderr, n_examples, n_graded, n_correct, score_sum, score_sumsq, n_fractional,
+                                      n_checkpoints_scored
+                               from v_heatmap_cells
+                               where model_id = any(%(m)s) and dataset_name = any(%(d)s)""", params)
     else:
-        src = "v_latest_scores" if score == "latest" else "v_best_scores"
-        cells = _rows(conn, sql.SQL(
-            """select h.model_id, h.dataset_name, h.status, h.newest_eval_run_id, h.newest_step,
-                      s.eval_run_id, s.checkpoint_id, s.training_step, s.metric_name, s.metric_value, s.n,
-                      s.ci_lower, s.ci_upper, s.stderr, s.n_examples, s.n_graded, s.n_correct, s.score_sum,
-                      s.score_sumsq, s.n_fractional, s.n_checkpoints_scored
-               from v_heatmap_cells h
-               left join {src} s on s.model_id = h.model_id and s.dataset_name = h.dataset_name
-               where h.model_id = any(%(m)s) and h.dataset_name = any(%(d)s)""").format(src=sql.SQL(src)),
-            params)
+        cells = _rows(conn, """select h.model_id, h.dataset_name, h.status, h.newest_eval_run_id,
+                                      s.eval_run_id, s.checkpoint_id, s.training_step, s.metric_name, s.metric_value,
+                                      s.n, s.ci_lower, s.ci_upper, s.stderr, s.n_examples, s.n_graded, s.n_correct,
+                                      s.score_sum, s.score_sumsq, s.n_fractional, s.n_checkpoints_scored
+                               from v_heatmap_cells h
+                               left join v_best_scores s on s.model_id = h.model_id
+                                                        and s.dataset_name = h.dataset_name
+                               where h.model_id = any(%(m)s) and h.dataset_name = any(%(d)s)""", params)
     _with_intervals(cells)
     matrix: dict[str, dict[str, dict]] = {m: {} for m in model_ids}
     for c in cells:

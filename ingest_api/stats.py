@@ -279,10 +279,6 @@ def bootstrap_normal_interval(score_sum: Sequence[float], score_sumsq: Sequence[
     return lo, hi, se
 
 
-def _none(x: float) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)
-
-
 def score_intervals(rows: list[dict], *, value_key: str = "metric_value",
                     name_key: str = "metric_name") -> list[dict]:
     """An interval for each score row: bootstrap over examples when the run has example rows,
@@ -310,32 +306,30 @@ def score_intervals(rows: list[dict], *, value_key: str = "metric_value",
             has = r.get("ci_lower") is not None or r.get("ci_upper") is not None or r.get("stderr") is not None
             out[i] = {"n": r.get("n"), "ci_lower": r.get("ci_lower"), "ci_upper": r.get("ci_upper"),
                       "stderr": r.get("stderr"), "interval_method": "reported" if has else None}
+    def fill(idx: list[int], n: np.ndarray, lo: np.ndarray, hi: np.ndarray, se: np.ndarray, method: str) -> None:
+        # nan -> None for whole arrays at once, rather than a conversion call per value.
+        cols = [np.where(np.isfinite(a), a, None).tolist() for a in (lo, hi, se)]
+        for i, nn, a, b, c in zip(idx, n.tolist(), *cols):
+            out[i] = {"n": int(nn), "ci_lower": a, "ci_upper": b, "stderr": c, "interval_method": method}
+
     if boot_bin:
         n = np.array([rows[i]["n_graded"] for i in boot_bin], dtype=float)
         # Successes from the score sum: scores are 0/1 here, so this is the correct count.
         k = np.array([rows[i]["score_sum"] for i in boot_bin], dtype=float)
         lo, hi = bootstrap_binary_interval(k, n)
         p = k / n
-        se = np.sqrt(p * (1 - p) / n)
-        for j, i in enumerate(boot_bin):
-            out[i] = {"n": int(n[j]), "ci_lower": _none(lo[j]), "ci_upper": _none(hi[j]), "stderr": _none(se[j]),
-                      "interval_method": "bootstrap"}
+        fill(boot_bin, n, lo, hi, np.sqrt(p * (1 - p) / n), "bootstrap")
     if boot_frac:
         n = np.array([rows[i]["n_graded"] for i in boot_frac], dtype=float)
         lo, hi, se = bootstrap_normal_interval([rows[i]["score_sum"] for i in boot_frac],
                                                [rows[i]["score_sumsq"] for i in boot_frac], n)
-        for j, i in enumerate(boot_frac):
-            out[i] = {"n": int(n[j]), "ci_lower": _none(lo[j]), "ci_upper": _none(hi[j]), "stderr": _none(se[j]),
-                      "interval_method": "bootstrap"}
+        fill(boot_frac, n, lo, hi, se, "bootstrap")
     if wil:
         p = np.array([rows[i][value_key] for i in wil], dtype=float)
         n = np.array([rows[i]["n"] for i in wil], dtype=float)
         lo, hi = wilson_interval_array(p, n)
         pc = np.clip(p, 0, 1)
-        se = np.sqrt(pc * (1 - pc) / n)
-        for j, i in enumerate(wil):
-            out[i] = {"n": int(n[j]), "ci_lower": _none(lo[j]), "ci_upper": _none(hi[j]), "stderr": _none(se[j]),
-                      "interval_method": "wilson"}
+        fill(wil, n, lo, hi, np.sqrt(pc * (1 - pc) / n), "wilson")
     return out
 
 
