@@ -490,3 +490,26 @@ def test_url_and_token_from_env_file(server, db, tmp_path, monkeypatch):
     write_scores(d, "bbh", {"accuracy (avg over 1)": 0.5})
     assert run_backfill(None, "--output-dir", str(d), "--model-id", MODEL) == 0
     assert counts(db)["eval_runs"] == 1
+
+
+def test_match_picks_one_models_flat_folders(server, db, tmp_path):
+    out = tmp_path / "output"
+    for name in ("k2moe375b-mid1-checkpoint_0001000", "k2moe375b-mid1-checkpoint_0002000",
+                 "k2moe375b-mid3-checkpoint_0001000", "gpt-4o"):
+        write_scores(out / name, "bbh", {"accuracy (avg over 1)": 0.5})
+    write_scores(out / MODEL / "step-5000", "bbh", {"accuracy (avg over 1)": 0.5})
+    assert run_backfill(server, "--output-dir", str(out), "--model-id", "k2moe375b-mid1", "--recursive",
+                        "--match", "k2moe375b-mid1-*") == 0
+    ck = q(db, "select checkpoint_id, model_id, training_step from checkpoints order by training_step")
+    assert [(c["model_id"], c["training_step"]) for c in ck] == [("k2moe375b-mid1", 1000), ("k2moe375b-mid1", 2000)]
+
+
+def test_grades_without_scores_is_skipped(server, db, tmp_path, capsys):
+    d = tmp_path / "output" / "step-1"
+    write_dataset(d, "bbh", random.Random(5))
+    recs, _ = grade_records(random.Random(6), "orphan", 3, 1)
+    write_grades(d, "orphan", recs)
+    assert run_backfill(server, "--output-dir", str(d), "--model-id", MODEL, "--with-examples") == 0
+    err = capsys.readouterr().err
+    assert "orphan_grades.jsonl: grades file without a scores file" in err
+    assert counts(db)["example_results"] == 12
