@@ -67,6 +67,7 @@ class Obs:
     metric: str = "accuracy"
     run_id: str | None = None
     n_examples: int = 0
+    n_fractional: int = 0  # example rows with a score strictly between 0 and 1
 
 
 @dataclass
@@ -115,6 +116,19 @@ def compare_paired(a: Sequence[float], b: Sequence[float]) -> Comparison:
     d = xb - xa
     diff = float(d.mean())
     half = Z95 * float(d.std(ddof=1)) / math.sqrt(n)
+    return Comparison(mcnemar_midp(n01, n10), diff, "mcnemar_midp", n, n, diff - half, diff + half)
+
+
+def compare_counts(n01: int, n10: int, n: int) -> Comparison:
+    """Paired 0/1 outcomes given as counts: n examples on both sides, n01 wrong->right, n10 right->wrong.
+
+    Same result as compare_paired on the outcome vectors, without reading the example rows.
+    """
+    if n < 2:
+        return Comparison(None, None, "insufficient_data", n, n)
+    diff = (n01 - n10) / n
+    var = max(0.0, ((n01 + n10) - n * diff * diff) / (n - 1))
+    half = Z95 * math.sqrt(var) / math.sqrt(n)
     return Comparison(mcnemar_midp(n01, n10), diff, "mcnemar_midp", n, n, diff - half, diff + half)
 
 
@@ -227,7 +241,8 @@ with ck as (
 ), pts as (
   select r.dataset_name, r.checkpoint_id, c.training_step as step, r.eval_run_id as run_id, e.metric_name,
          e.metric_value as value, coalesce(r.sample_count, e.n_samples) as n, e.stderr,
-         coalesce(s.n_examples, 0) as n_examples, coalesce(bm.is_higher_better, true) as hib
+         coalesce(s.n_examples, 0) as n_examples, coalesce(s.n_fractional, 0) as n_fractional,
+         coalesce(bm.is_higher_better, true) as hib
     from ck
     join checkpoints c on c.model_id = ck.model_id and c.training_step <= ck.training_step
     join eval_runs r on r.checkpoint_id = c.checkpoint_id and r.is_current and r.status = 'completed'
@@ -264,7 +279,7 @@ select r.dataset_name from eval_runs r
 def _obs(row: dict) -> Obs:
     return Obs(checkpoint_id=row["checkpoint_id"], step=row["step"], value=float(row["value"]), n=row["n"],
                stderr=row["stderr"], metric=row["metric_name"], run_id=row["run_id"],
-               n_examples=int(row["n_examples"] or 0))
+               n_examples=int(row["n_examples"] or 0), n_fractional=int(row.get("n_fractional") or 0))
 
 
 def _complete(o: Obs) -> bool:
@@ -287,19 +302,59 @@ def load_scores(conn: psycopg.Connection, run_ids: Iterable[str]) -> dict[str, d
     return out
 
 
-def compare_obs(conn: psycopg.Connection | None, prev: Obs, cur: Obs,
-                scores: dict[str, dict[int, float]] | None = None) -> Comparison:
-    """The proper test for cur vs prev: paired on examples when both runs have complete example rows."""
-    if prev.metric != cur.metric:
-        return Comparison(None, cur.value - prev.value, "different_metrics", prev.n, cur.n)
-    if _complete(prev) and _complete(cur) and prev.run_id and cur.run_id:
-        if scores is None or prev.run_id not in scores or cur.run_id not in scores:
-            scores = {**(scores or {}), **load_scores(conn, [prev.run_id, cur.run_id])}
-        sa, sb = scores[prev.run_id], scores[cur.run_id]
-        common = sorted(set(sa) & set(sb))
-        if common and len(common) >= 0.9 * max(len(sa), len(sb)):
-            return compare_paired([sa[i] for i in common], [sb[i] for i in common])
-    return compare_unpaired(prev, cur)
+_PAIR_COUNTS_SQL = """
+select p.a, p.b, bit_count(pa & pb) as n_pairs, bit_count(pa & pb & ~oa & ob) as n01,
+       bit_count(pa & pb & oa & ~ob) as n10
+  from unnest(%s::text[], %s::text[]) as p(a, b)
+  join example_run_stats sa on sa.eval_run_id = p.a
+  join example_run_stats sb on sb.eval_run_id = p.b
+  cross join lateral (select greatest(length(sa.present_bits), length(sb.present_bits)) as len) l
+  cross join lateral (select eval360_pad(sa.present_bits, l.len) pa, eval360_pad(sa.outcome_bits, l.len) oa,
+                             eval360_pad(sb.present_bits, l.len) pb, eval360_pad(sb.outcome_bits, l.len) ob) x
+"""
+
+
+def pair_counts(conn: psycopg.Connection, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+    """McNemar counts of run pairs from the outcome bits kept by the example triggers (sql/migrations/0002)."""
+    if not pairs:
+        return {}
+    rows = conn.execute(_PAIR_COUNTS_SQL, ([a for a, _ in pairs], [b for _, b in pairs])).fetchall()
+    return {(r["a"], r["b"]): r for r in rows}
+
+
+def _enough_common(n_common: int, prev: Obs, cur: Obs) -> bool:
+    return n_common > 0 and n_common >= 0.9 * max(prev.n_examples, cur.n_examples)
+
+
+def compare_many(conn: psycopg.Connection, pairs: list[tuple[Obs, Obs]]) -> list[Comparison]:
+    """The proper test for each (prev, cur): paired on examples when both runs have complete example rows
+    (counts from the outcome bits for 0/1 outcomes, the rows themselves for fractional scores), else unpaired."""
+    out: list[Comparison | None] = [None] * len(pairs)
+    binary, fractional = [], []
+    for i, (prev, cur) in enumerate(pairs):
+        if prev.metric != cur.metric:
+            out[i] = Comparison(None, cur.value - prev.value, "different_metrics", prev.n, cur.n)
+        elif _complete(prev) and _complete(cur) and prev.run_id and cur.run_id:
+            (binary if prev.n_fractional == 0 and cur.n_fractional == 0 else fractional).append(i)
+    counts = pair_counts(conn, [(pairs[i][0].run_id, pairs[i][1].run_id) for i in binary])
+    for i in binary:
+        prev, cur = pairs[i]
+        c = counts.get((prev.run_id, cur.run_id))
+        if c and _enough_common(c["n_pairs"], prev, cur):
+            out[i] = compare_counts(c["n01"], c["n10"], c["n_pairs"])
+    if fractional:
+        scores = load_scores(conn, [o.run_id for i in fractional for o in pairs[i]])
+        for i in fractional:
+            prev, cur = pairs[i]
+            sa, sb = scores[prev.run_id], scores[cur.run_id]
+            common = sorted(set(sa) & set(sb))
+            if _enough_common(len(common), prev, cur):
+                out[i] = compare_paired([sa[k] for k in common], [sb[k] for k in common])
+    return [c if c is not None else compare_unpaired(p, q) for c, (p, q) in zip(out, pairs)]
+
+
+def compare_obs(conn: psycopg.Connection, prev: Obs, cur: Obs) -> Comparison:
+    return compare_many(conn, [(prev, cur)])[0]
 
 
 def checkpoint_cells(conn: psycopg.Connection, checkpoint_id: str) -> tuple[dict | None, list[Cell], int]:
@@ -314,19 +369,14 @@ def checkpoint_cells(conn: psycopg.Connection, checkpoint_id: str) -> tuple[dict
     for r in rows:
         by_ds.setdefault(r["dataset_name"], {})[r["role"]] = r
     cells: list[Cell] = []
-    paired_runs: list[str] = []
     for ds, roles in sorted(by_ds.items()):
         if "cur" not in roles:
             continue
-        cell = Cell(ds, _obs(roles["cur"]), _obs(roles["prev"]) if "prev" in roles else None,
-                    _obs(roles["best"]) if "best" in roles else None, bool(roles["cur"]["hib"]))
-        if cell.prev is not None and _complete(cell.prev) and _complete(cell.cur):
-            paired_runs += [cell.prev.run_id, cell.cur.run_id]
-        cells.append(cell)
-    scores = load_scores(conn, paired_runs) if paired_runs else {}
-    for cell in cells:
-        if cell.prev is not None:
-            cell.comparison = compare_obs(conn, cell.prev, cell.cur, scores)
+        cells.append(Cell(ds, _obs(roles["cur"]), _obs(roles["prev"]) if "prev" in roles else None,
+                          _obs(roles["best"]) if "best" in roles else None, bool(roles["cur"]["hib"])))
+    tested = [c for c in cells if c.prev is not None]
+    for cell, comp in zip(tested, compare_many(conn, [(c.prev, c.cur) for c in tested])):
+        cell.comparison = comp
     fam = {r["dataset_name"] for r in conn.execute(
         _PREV_FAMILY_SQL, {"m": ck["model_id"], "s": ck["training_step"]}).fetchall()}
     family = fam | {c.dataset for c in cells}

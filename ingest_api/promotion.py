@@ -29,14 +29,15 @@ from typing import Any
 
 import psycopg
 
-from .alerts import ALPHA, Judgement, Obs, _activity, _obs, compare_obs, load_scores, raise_alert
+from .alerts import ALPHA, Judgement, Obs, _activity, _obs, compare_many, raise_alert
 from .errors import ApiError, not_found
 from .stats import benjamini_hochberg
 
 _VALUES_SQL = """
 select r.checkpoint_id, c.training_step as step, r.dataset_name, r.eval_run_id as run_id, e.metric_name,
        e.metric_value as value, coalesce(r.sample_count, e.n_samples) as n, e.stderr,
-       coalesce(s.n_examples, 0) as n_examples, coalesce(bm.is_higher_better, true) as hib, bm.category
+       coalesce(s.n_examples, 0) as n_examples, coalesce(s.n_fractional, 0) as n_fractional,
+       coalesce(bm.is_higher_better, true) as hib, bm.category
   from eval_runs r
   join checkpoints c on c.checkpoint_id = r.checkpoint_id
   join eval_results e on e.eval_run_id = r.eval_run_id and e.is_primary and e.metric_value is not null
@@ -190,9 +191,7 @@ def evaluate_rule(conn: psycopg.Connection, rule: dict, ck: dict, *, cheap_first
         else:
             rvals = _values(conn, [ref["checkpoint_id"]])[ref["checkpoint_id"]]
             pairs = [(d, _obs(rvals[d]), _obs(vals[d]), bool(vals[d]["hib"])) for d in common if d in rvals]
-            scores = load_scores(conn, [o.run_id for _, a, b, _ in pairs for o in (a, b)
-                                        if o.n_examples > 0 and o.run_id])
-            comps = [compare_obs(conn, a, b, scores) for _, a, b, _ in pairs]
+            comps = compare_many(conn, [(a, b) for _, a, b, _ in pairs])
             qs = benjamini_hochberg([c.p_value for c in comps])
             worse = []
             for (d, a, b, hib), comp, q in zip(pairs, comps, qs):

@@ -153,3 +153,21 @@ def test_invalidated_run_resolves_its_alert_and_ack_survives(client, db, ingest_
     kinds = [r["event_type"] for r in q(db, "select event_type from activity where event_type like 'alert%%' "
                                            "and detail->>'alert_id' = %s order by id", (str(alert["id"]),))]
     assert kinds == ["alert", "alert_resolved", "alert_reopened"]
+
+
+def test_paired_on_fractional_example_scores(client, db, ingest_headers):
+    """Example scores that are means over generations (avg over 8): a paired t-test on the rows."""
+    rng = np.random.default_rng(3)
+    base = rng.uniform(0.2, 0.9, 500)
+    a_scores = np.clip(np.round(base * 8) / 8, 0, 1)
+    b_scores = np.clip(np.round((base - 0.04 + rng.normal(0, 0.05, 500)) * 8) / 8, 0, 1)
+    a = post(client, ingest_headers, M, 1000, "gsm8k", float(a_scores.mean()), n=500)
+    b = post(client, ingest_headers, M, 2000, "gsm8k", float(b_scores.mean()), n=500)
+    assert open_alerts(client, type="regression") == []  # unpaired, n = 500: not significant
+    for run, sc in ((a["eval_run_id"], a_scores), (b["eval_run_id"], b_scores)):
+        r = client.post("/api/ingest/examples", headers=ingest_headers, json={"eval_run_id": run, "examples": [
+            {"example_idx": i, "score": float(v)} for i, v in enumerate(sc)]})
+        assert r.status_code == 200, r.text
+    run_worker(db, once=True)
+    got = open_alerts(client, type="regression")
+    assert len(got) == 1 and got[0]["detail"]["method"] == "paired_t"

@@ -142,3 +142,17 @@ def test_family_placeholders_never_retract_in_order():
         assert seen <= now
         seen = now
     assert {("regression", "d3"), ("regression", "d17")} <= seen
+
+
+def test_counts_path_equals_the_rows_path():
+    """compare_counts (from the outcome bits) gives what compare_paired gives on the 0/1 vectors."""
+    from ingest_api.alerts import compare_counts
+
+    rng = np.random.default_rng(12)
+    for n, acc, drop in ((1000, 0.6, 0.05), (200, 0.3, 0.0), (57, 0.9, -0.04)):
+        x, y = paired_outcomes(rng, n, acc, drop=drop)
+        rows = compare_paired(x, y)
+        counts = compare_counts(int(((x == 0) & (y == 1)).sum()), int(((x == 1) & (y == 0)).sum()), n)
+        for k in ("p_value", "effect", "ci_lower", "ci_upper"):
+            assert getattr(counts, k) == pytest.approx(getattr(rows, k), rel=1e-9, abs=1e-12), k
+        assert counts.method == rows.method == "mcnemar_midp"
