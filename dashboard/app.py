@@ -18,20 +18,23 @@ st.set_page_config(page_title="Eval360", page_icon=":material/monitoring:", layo
 
 PAGES = {
     "Results": [
-        st.Page("pages/observatory.py", title="Observatory", icon=":material/grid_on:", url_path="observatory",
+        st.Page("app_pages/observatory.py", title="Observatory", icon=":material/grid_on:", url_path="observatory",
                 default=True),
-        st.Page("pages/model.py", title="Model detail", icon=":material/timeline:", url_path="model"),
-        st.Page("pages/leaderboard.py", title="Leaderboard", icon=":material/leaderboard:", url_path="leaderboard"),
-        st.Page("pages/compare.py", title="Compare & diff", icon=":material/compare_arrows:", url_path="compare"),
-        st.Page("pages/examples.py", title="Example browser", icon=":material/list_alt:", url_path="examples"),
+        st.Page("app_pages/model.py", title="Model detail", icon=":material/timeline:", url_path="model"),
+        st.Page("app_pages/leaderboard.py", title="Leaderboard", icon=":material/leaderboard:", url_path="leaderboard"),
+        st.Page("app_pages/compare.py", title="Compare & diff", icon=":material/compare_arrows:", url_path="compare"),
+        st.Page("app_pages/examples.py", title="Example browser", icon=":material/list_alt:", url_path="examples"),
     ],
     "Operations": [
-        st.Page("pages/activity.py", title="Activity & alerts", icon=":material/notifications:",
+        st.Page("app_pages/activity.py", title="Activity & alerts", icon=":material/notifications:",
                 url_path="activity"),
-        st.Page("pages/sql.py", title="SQL", icon=":material/database:", url_path="sql"),
+        st.Page("app_pages/sql.py", title="SQL", icon=":material/database:", url_path="sql"),
     ],
 }
 
+# The pages live in app_pages/, not pages/: with a folder named pages/ beside the entry script,
+# Streamlit starts in its legacy multipage mode (each page run alone, without this script's
+# navigation, layout and error handling) until this script has run once in the process.
 page = st.navigation(PAGES)
 try:
     page.run()

@@ -29,8 +29,9 @@ def heatmap(df: pd.DataFrame, *, color_field: str, color_title: str, diverging: 
     tooltip fields. A point selection named `cell` (model_id, dataset_name) lets a click open the cell."""
     sel = alt.selection_point(name="cell", fields=["model_id", "dataset_name"], on="click", clear="dblclick")
     scale = (alt.Scale(scheme="redblue", domainMid=0) if diverging else alt.Scale(scheme="viridis"))
-    x = alt.X("dataset_name:N", title=None, sort=datasets, axis=alt.Axis(labelAngle=-40, labelLimit=160))
-    y = alt.Y("model_label:N", title=None, sort=models, axis=alt.Axis(labelLimit=220))
+    x = alt.X("dataset_name:N", title=None, sort=datasets,
+              axis=alt.Axis(labelAngle=-40, labelLimit=160, labelOverlap=False, orient="top"))
+    y = alt.Y("model_label:N", title=None, sort=models, axis=alt.Axis(labelLimit=220, labelOverlap=False))
     tooltip = [alt.Tooltip("model_id:N", title="model"), alt.Tooltip("dataset_name:N", title="dataset"),
                alt.Tooltip("score:Q", title="score", format=".3f"),
                alt.Tooltip("interval:N", title="95% interval"), alt.Tooltip("n:Q", title="n"),
@@ -52,17 +53,19 @@ def heatmap(df: pd.DataFrame, *, color_field: str, color_title: str, diverging: 
                                 alt.value("white"), alt.value("black")) if diverging else
             alt.condition(f"datum['{color_field}'] < 0.5", alt.value("white"), alt.value("black")),
             tooltip=tooltip))
-    layers.append(base.mark_text(fontSize=13, fontWeight="bold", dy=0 if not show_values else -9,
-                                 color="#b00020").encode(text=alt.Text("mark:N"), tooltip=tooltip))
+    layers.append(base.mark_text(fontSize=11, fontWeight="bold", dx=0 if not show_values else 15,
+                                 dy=0 if not show_values else -6, color="#b00020").encode(
+        text=alt.Text("mark:N"), tooltip=tooltip))
     n_rows = len(models) if models else max(1, df["model_label"].nunique())
-    return alt.layer(*layers).properties(height=max(160, 30 * n_rows))
+    return alt.layer(*layers).properties(width="container", height=max(160, 34 * n_rows))
 
 
 def training_curve(points: pd.DataFrame, baselines: pd.DataFrame | None = None,
                    alerts: pd.DataFrame | None = None, *, title: str = "", height: int = 240) -> alt.LayerChart:
     """Score vs step with its 95% interval band; baselines as dashed reference lines; alerts marked.
 
-    points: training_step, metric_value, ci_lower, ci_upper, n. baselines: label, value.
+    points: training_step, metric_value, ci_lower, ci_upper, n. baselines: name, value, label (text drawn
+    by the line; give it to one or two baselines only, the rest show their name on hover).
     alerts: training_step, metric_value, severity, alert_type, message.
     """
     x = alt.X("training_step:Q", title="training step")
@@ -78,9 +81,9 @@ def training_curve(points: pd.DataFrame, baselines: pd.DataFrame | None = None,
     layers: list[alt.Chart] = [band, line]
     if baselines is not None and not baselines.empty:
         rule = alt.Chart(baselines).mark_rule(strokeDash=[4, 3], color="#7f7f7f").encode(
-            y=alt.Y("value:Q"), tooltip=[alt.Tooltip("label:N", title="baseline"),
+            y=alt.Y("value:Q"), tooltip=[alt.Tooltip("name:N", title="baseline"),
                                          alt.Tooltip("value:Q", format=".3f")])
-        text = alt.Chart(baselines).mark_text(align="left", dx=3, dy=-5, fontSize=9, color="#555555").encode(
+        text = alt.Chart(baselines).mark_text(align="left", dx=3, dy=-5, fontSize=10, color="#555555").encode(
             y=alt.Y("value:Q"), x=alt.value(2), text=alt.Text("label:N"))
         layers += [rule, text]
     if alerts is not None and not alerts.empty:
@@ -89,7 +92,7 @@ def training_curve(points: pd.DataFrame, baselines: pd.DataFrame | None = None,
             color=alt.Color("severity:N", title="alert", scale=alt.Scale(
                 domain=list(SEVERITY_COLORS), range=list(SEVERITY_COLORS.values()))),
             tooltip=[alt.Tooltip("alert_type:N"), alt.Tooltip("severity:N"), alt.Tooltip("message:N")]))
-    return alt.layer(*layers).properties(title=title, height=height)
+    return alt.layer(*layers).properties(title=title, width="container", height=height)
 
 
 def curves(points: pd.DataFrame, *, title: str = "", height: int = 320) -> alt.LayerChart:
@@ -97,7 +100,7 @@ def curves(points: pd.DataFrame, *, title: str = "", height: int = 320) -> alt.L
     baselines (no step) as horizontal rules."""
     train = points[points["training_step"].notna()]
     base_pts = points[points["training_step"].isna()]
-    color = alt.Color("model:N", title="model")
+    color = alt.Color("model:N", title="model", scale=alt.Scale(scheme="tableau10"))
     tip = [alt.Tooltip("model:N"), alt.Tooltip("training_step:Q", title="step"),
            alt.Tooltip("metric_value:Q", title="score", format=".3f"),
            alt.Tooltip("ci_lower:Q", title="95% low", format=".3f"),
@@ -111,7 +114,7 @@ def curves(points: pd.DataFrame, *, title: str = "", height: int = 320) -> alt.L
     if not base_pts.empty:
         layers.append(alt.Chart(base_pts).mark_rule(strokeDash=[4, 3]).encode(
             y=alt.Y("metric_value:Q"), color=color, tooltip=tip))
-    return alt.layer(*layers).properties(title=title, height=height)
+    return alt.layer(*layers).properties(title=title, width="container", height=height)
 
 
 def interval_dots(df: pd.DataFrame, *, y: str, x: str = "value", lo: str = "ci_lower", hi: str = "ci_upper",
@@ -131,7 +134,7 @@ def interval_dots(df: pd.DataFrame, *, y: str, x: str = "value", lo: str = "ci_l
     if zero_rule:
         layers.insert(0, alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(color="#999999").encode(
             x=alt.X("zero:Q")))
-    return alt.layer(*layers).properties(height=height or max(120, 24 * max(1, df[y].nunique())))
+    return alt.layer(*layers).properties(width="container", height=height or max(120, 24 * max(1, df[y].nunique())))
 
 
 def delta_bars(df: pd.DataFrame, *, category: str = "category", delta: str = "delta", lo: str = "ci_lower",
@@ -146,7 +149,8 @@ def delta_bars(df: pd.DataFrame, *, category: str = "category", delta: str = "de
                  alt.Tooltip(f"{hi}:Q", title="95% high", format="+.3f")])
     err = base.mark_rule(color="black").encode(x=alt.X(f"{lo}:Q"), x2=alt.X2(f"{hi}:Q"))
     zero = alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(color="#555555").encode(x=alt.X("zero:Q"))
-    return alt.layer(bars, err, zero).properties(title=title, height=max(140, 28 * max(1, df[category].nunique())))
+    return alt.layer(bars, err, zero).properties(title=title, width="container",
+                                                 height=max(140, 28 * max(1, df[category].nunique())))
 
 
 def radar(df: pd.DataFrame, *, category: str = "category", value: str = "mean", group: str = "model",
@@ -176,7 +180,7 @@ def radar(df: pd.DataFrame, *, category: str = "category", value: str = "mean", 
     sc = alt.Scale(domain=[-1.3, 1.3])
     xe = alt.X("x:Q", scale=sc, axis=None)
     ye = alt.Y("y:Q", scale=sc, axis=None)
-    color = alt.Color(f"{group}:N", title=None)
+    color = alt.Color(f"{group}:N", title=None, scale=alt.Scale(scheme="tableau10"))
     rings = alt.Chart(grid).mark_line(color="#dddddd").encode(x=xe, y=ye, detail="ring:N", order="order:O")
     labels = alt.Chart(axes).mark_text(fontSize=10, color="#444444").encode(x=xe, y=ye, text="category:N")
     shape = alt.Chart(poly).mark_line(point=True, strokeWidth=2).encode(
@@ -201,7 +205,7 @@ def slices(df: pd.DataFrame, *, slice_col: str = "slice", title: str = "") -> al
     err = base.mark_rule(color="black").encode(x=alt.X("ci_lower:Q"), x2=alt.X2("ci_upper:Q"))
     text = base.mark_text(align="left", dx=4, fontSize=10).encode(x=alt.X("ci_upper:Q"),
                                                                   text=alt.Text("label:N"))
-    return alt.layer(bars, err, text).properties(title=title, height=max(100, 26 * max(1, len(df))))
+    return alt.layer(bars, err, text).properties(title=title, width="container", height=max(100, 26 * max(1, len(df))))
 
 
 def slices_over_steps(df: pd.DataFrame, *, title: str = "") -> alt.Chart:
@@ -209,10 +213,10 @@ def slices_over_steps(df: pd.DataFrame, *, title: str = "") -> alt.Chart:
     return alt.Chart(df).mark_line(point=True).encode(
         x=alt.X("training_step:Q", title="training step"),
         y=alt.Y("accuracy:Q", title="accuracy", scale=alt.Scale(zero=False)),
-        color=alt.Color("slice:N", title=None),
+        color=alt.Color("slice:N", title=None, scale=alt.Scale(scheme="tableau10")),
         tooltip=[alt.Tooltip("slice:N"), alt.Tooltip("training_step:Q", title="step"),
                  alt.Tooltip("accuracy:Q", format=".3f"), alt.Tooltip("n_examples:Q", title="n")],
-    ).properties(title=title, height=260)
+    ).properties(title=title, width="container", height=260)
 
 
 def diff(df: pd.DataFrame, *, title: str = "") -> alt.LayerChart:
@@ -227,4 +231,4 @@ def diff(df: pd.DataFrame, *, title: str = "") -> alt.LayerChart:
     err = base.mark_rule(strokeWidth=2).encode(x=alt.X("delta_ci_lower:Q", title="delta (b − a)"),
                                               x2=alt.X2("delta_ci_upper:Q"), color=col)
     dot = base.mark_point(filled=True, size=70).encode(x=alt.X("delta:Q"), color=col, tooltip=tip)
-    return alt.layer(zero, err, dot).properties(title=title, height=max(120, 24 * max(1, len(df))))
+    return alt.layer(zero, err, dot).properties(title=title, width="container", height=max(120, 24 * max(1, len(df))))

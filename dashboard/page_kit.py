@@ -196,6 +196,10 @@ def chart(builder: str, *frames: Any, key: str | None = None, on_select: str = "
     """Draw charts.<builder>(*frames, **kw); the Vega-Lite spec is cached, so a warm rerun only sends it."""
     spec = _chart_spec(builder, frames, tuple(sorted(kw.items())))
     box = container or st
+    # An explicit height: "content" measures the chart before its axes and legend are laid out.
+    h = spec.get("height")
+    height = int(h) + 90 if isinstance(h, (int, float)) else "content"
     if on_select == "ignore":
-        return box.vega_lite_chart(spec, width=width, key=key)
-    return box.vega_lite_chart(spec, width=width, key=key, on_select=on_select, selection_mode=selection_mode)
+        return box.vega_lite_chart(spec, width=width, height=height, key=key)
+    return box.vega_lite_chart(spec, width=width, height=height, key=key, on_select=on_select,
+                               selection_mode=selection_mode)

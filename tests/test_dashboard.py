@@ -106,7 +106,7 @@ def render(page: str, **params: str | list[str]) -> AppTest:
     at.run()  # the home page first, so st.navigation has registered the pages
     at.query_params.clear()
     at.query_params.update(params)
-    at.switch_page(f"pages/{page}.py")
+    at.switch_page(f"app_pages/{page}.py")
     return at.run()
 
 

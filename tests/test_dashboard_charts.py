@@ -28,7 +28,7 @@ def test_heatmap_spec_is_valid_and_selectable():
 
 
 def test_curve_band_baselines_and_alerts():
-    base = pd.DataFrame({"label": ["gpt"], "value": [0.7]})
+    base = pd.DataFrame({"name": ["gpt", "llama"], "value": [0.7, 0.6], "label": ["best baseline: gpt", ""]})
     alerts = pd.DataFrame({"training_step": [200], "metric_value": [0.6], "severity": ["critical"],
                            "alert_type": ["regression"], "message": ["drop"]})
     spec = charts.training_curve(_pts(), base, alerts, title="ds").to_dict()

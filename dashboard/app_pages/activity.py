@@ -36,6 +36,9 @@ with tab_alerts:
               "dataset is missing between two evaluated checkpoints.")
     else:
         adf = pd.DataFrame(rows)
+        # Critical first, then warnings, then the rest; newest first within a severity.
+        adf = adf.assign(_sev=adf["severity"].map({"critical": 0, "warning": 1}).fillna(2)) \
+            .sort_values(["_sev", "created_at"], ascending=[True, False], kind="stable")
         cols = ["id", "created_at", "severity", "alert_type", "model_id", "training_step", "dataset_name", "message",
                 "status", "acknowledged", "acknowledged_by", "acknowledged_at", "checkpoint_id"]
         adf = adf[[c for c in cols if c in adf.columns]]

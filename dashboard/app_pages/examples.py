@@ -6,7 +6,19 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data
-from dashboard.page_kit import chart, empty, fpct, load, qp, qp_int, select, sync_qp, table, with_interval
+from dashboard.page_kit import (
+    chart,
+    empty,
+    fnum,
+    fpct,
+    load,
+    qp,
+    qp_int,
+    select,
+    sync_qp,
+    table,
+    with_interval,
+)
 
 url = data.database_url()
 st.title("Example browser")
@@ -48,13 +60,15 @@ run = load(data.eval_run, url, run_id, what="the eval run")
 slices = load(data.run_slices, url, run_id, what="the slices")
 iv = run["interval"]
 k1, k2, k3, k4 = st.columns(4)
-k1.metric(f"Primary ({run['primary_metric']})",
-          with_interval(run["primary_value"], iv["ci_lower"], iv["ci_upper"], iv["n"]),
-          help=f"{iv['interval_method'] or 'no'} 95% interval, n={iv['n']}")
+k1.metric(f"Primary ({run['primary_metric']})", fnum(run["primary_value"]),
+          help=f"{iv['interval_method'] or 'no'} 95% interval [{fnum(iv['ci_lower'])}, {fnum(iv['ci_upper'])}], "
+               f"n={iv['n']}")
 k2.metric("Example accuracy", fpct(run["accuracy"]), help=f"{run['n_correct']} of {run['n_examples']} correct")
 k3.metric("Examples", run["n_examples"])
 k4.metric("Step", "—" if run["training_step"] is None else f"{run['training_step']:,}")
-st.text(f"eval run {run_id} · checkpoint {run['checkpoint_id']} · grader {run['grader_type']} "
+st.text(f"primary {with_interval(run['primary_value'], iv['ci_lower'], iv['ci_upper'], iv['n'])} "
+        f"({iv['interval_method'] or 'no'} 95% interval)\n"
+        f"eval run {run_id} · checkpoint {run['checkpoint_id']} · grader {run['grader_type']} "
         f"{run['grader_version'] or ''} · harness {run['harness_commit'] or '—'} · dataset version "
         f"{run['dataset_version'] or '—'}")
 

@@ -71,7 +71,10 @@ elif chosen:
         if pts.empty:
             cols[i % 2].info(f"No scored checkpoint on {ds}.")
             continue
-        base = pd.DataFrame([{"label": b["model_id"], "value": b["value"]} for b in scores[ds]["baselines"]])
+        best_base = scores[ds]["baseline_model"]
+        base = pd.DataFrame([{"name": b["model_id"], "value": b["value"],
+                              "label": f"best baseline: {b['model_id']}" if b["model_id"] == best_base else ""}
+                             for b in scores[ds]["baselines"]])
         al = pd.DataFrame([a for a in alerts_all if a["dataset_name"] == ds and a["training_step"] is not None])
         if not al.empty:
             al = al.merge(pts[["training_step", "metric_value"]], on="training_step", how="inner")
@@ -81,7 +84,8 @@ elif chosen:
                   title=ds)
             last = pts.iloc[-1]
             st.caption(f"latest: {with_interval(last['metric_value'], last['ci_lower'], last['ci_upper'], last['n'])}"
-                       f" ({last['interval_method'] or 'no'} interval); dashed: baselines; ▼ alerts")
+                       f" ({last['interval_method'] or 'no'} interval); dashed: baselines (hover for names); "
+                       "▼ alerts")
 else:
     st.info("Choose one or more datasets to draw their curves.")
 

@@ -146,10 +146,10 @@ with st.container(border=True):
             + (f"  · step {int(cell['training_step'])}" if pd.notna(cell["training_step"]) else "")
             + (f"  · {cell['interval_method']} interval" if cell["interval_method"] else ""))
     l1, l2 = st.columns(2)
-    l1.page_link("pages/model.py", label="Open model detail", icon=":material/timeline:",
+    l1.page_link("app_pages/model.py", label="Open model detail", icon=":material/timeline:",
                  query_params={"model": cm, "dataset": cd})
     if cell["eval_run_id"]:
-        l2.page_link("pages/examples.py", label="Open this eval run's examples", icon=":material/list_alt:",
+        l2.page_link("app_pages/examples.py", label="Open this eval run's examples", icon=":material/list_alt:",
                      query_params={"run": cell["eval_run_id"]})
 
 st.subheader("Coverage")
