@@ -39,7 +39,7 @@ class Settings:
     max_examples_per_call: int = 50_000  # EVAL360_MAX_EXAMPLES: largest examples batch per call
     max_metrics_per_result: int = 1_000  # EVAL360_MAX_METRICS: metrics per eval result
     statement_timeout_ms: int = 30_000  # EVAL360_STATEMENT_TIMEOUT_MS: per statement, API connections
-    pool_min: int = 2  # EVAL360_POOL_MIN
+    pool_min: int = 4  # EVAL360_POOL_MIN
     pool_max: int = 10  # EVAL360_POOL_MAX
     pool_timeout_s: float = 3.0  # EVAL360_POOL_TIMEOUT_S: wait for a connection this long, then answer 503
     reader_statement_timeout_ms: int = 5_000  # EVAL360_READER_TIMEOUT_MS: read-only SQL role

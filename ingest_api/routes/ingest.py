@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Callable, TypeVar
 
 import psycopg
@@ -15,6 +16,8 @@ from ..schemas import EvalResultBatchIn, EvalResultBatchOut, EvalResultIn, EvalR
 
 router = APIRouter(prefix="/api/ingest", tags=["ingest"])
 T = TypeVar("T")
+_TRANSIENT = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+_RETRIES = 4
 
 
 async def _in_transaction(request: Request, fn: Callable[[psycopg.Connection], T], *, atomic_call: bool = False) -> T:
@@ -25,7 +28,7 @@ async def _in_transaction(request: Request, fn: Callable[[psycopg.Connection], T
     """
     pool = request.app.state.pool
 
-    def work() -> T:
+    def once() -> T:
         with pool.connection() as conn:
             if atomic_call and not core.post_result_hooks:
                 conn.autocommit = True
@@ -35,6 +38,18 @@ async def _in_transaction(request: Request, fn: Callable[[psycopg.Connection], T
                     conn.autocommit = False
             with conn.transaction():
                 return fn(conn)
+
+    def work() -> T:
+        # A deadlock between two writers is transient: the loser's transaction was rolled back
+        # whole, so running it again is safe.
+        for attempt in range(_RETRIES):
+            try:
+                return once()
+            except _TRANSIENT:
+                if attempt == _RETRIES - 1:
+                    raise
+                time.sleep(0.02 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     return await run_in_threadpool(work)
 
