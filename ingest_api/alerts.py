@@ -457,17 +457,19 @@ def resolve_alert(conn: psycopg.Connection, alert: dict, why: str) -> None:
 def _reconcile(conn: psycopg.Connection, desired: dict[tuple[str, str, str | None], Judgement],
                existing: list[dict], meta: dict[str, tuple[str, int | None]], why: str) -> None:
     """Make the open alerts in scope equal `desired` ((type, checkpoint, dataset) -> judgement)."""
-    # A fixed order of row locks (sorted keys, then ids) keeps two concurrent re-judgements from deadlocking.
-    have = {(a["alert_type"], a["checkpoint_id"], a["dataset_name"]): a for a in sorted(existing, key=lambda a: a["id"])}
-    for key, j in sorted(desired.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or "")):
-        a = have.get(key)
+    # One pass in key order over everything touched: two concurrent re-judgements lock the alert rows in
+    # the same order, so they wait for each other instead of deadlocking.
+    have = {(a["alert_type"], a["checkpoint_id"], a["dataset_name"]): a for a in existing}
+    for key in sorted(set(desired) | set(have), key=lambda k: (k[0], k[1], k[2] or "")):
+        j, a = desired.get(key), have.get(key)
+        if j is None:
+            if a["resolved_at"] is None:
+                resolve_alert(conn, a, why)
+            continue
         if a is not None and a["resolved_at"] is None and (a["severity"], a["message"]) == (j.severity, j.message):
             continue  # unchanged
         model_id, step = meta[key[1]]
         raise_alert(conn, j, model_id, key[1], step)
-    for key, a in have.items():
-        if key not in desired and a["resolved_at"] is None:
-            resolve_alert(conn, a, why)
 
 
 def evaluate_checkpoint(conn: psycopg.Connection, checkpoint_id: str, alpha: float = ALPHA) -> list[Judgement]:
