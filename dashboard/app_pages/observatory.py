@@ -124,6 +124,8 @@ st.caption("Cell marks: " + " · ".join(f"{v} {k}" for k, v in STATUS_MARKS.item
            + ". Values are the chosen score; hover for the 95% interval and n.")
 
 picked = (event.selection.get("cell") or [None])[0] if event and event.selection else None
+if picked and st.session_state.get("obs_last_pick") == (picked.get("model_id"), picked.get("dataset_name")):
+    picked = None  # already applied
 sel_model = (picked or {}).get("model_id") or qp("model")
 sel_ds = (picked or {}).get("dataset_name") or qp("dataset")
 
@@ -131,13 +133,17 @@ with st.container(border=True):
     st.subheader("Selected cell")
     a, b = st.columns(2)
     model_ids = [m["model_id"] for m in models]
-    if picked:
-        st.session_state["obs_cell_model"] = sel_model
-        st.session_state["obs_cell_dataset"] = sel_ds
-    cm = a.selectbox("Model", model_ids, index=model_ids.index(sel_model) if sel_model in model_ids else 0,
-                     key="obs_cell_model")
-    cd = b.selectbox("Dataset", datasets, index=datasets.index(sel_ds) if sel_ds in datasets else 0,
-                     key="obs_cell_dataset")
+    # A click on the chart moves the pickers (set before they are drawn, and then without a default).
+    m_kw: dict = {"index": model_ids.index(sel_model) if sel_model in model_ids else 0}
+    d_kw: dict = {"index": datasets.index(sel_ds) if sel_ds in datasets else 0}
+    # The chart keeps its selection across reruns: apply a click once, so the pickers stay usable.
+    if picked and sel_model in model_ids and sel_ds in datasets \
+            and st.session_state.get("obs_last_pick") != (sel_model, sel_ds):
+        st.session_state["obs_last_pick"] = (sel_model, sel_ds)
+        st.session_state["obs_cell_model"], st.session_state["obs_cell_dataset"] = sel_model, sel_ds
+        m_kw, d_kw = {}, {}
+    cm = a.selectbox("Model", model_ids, key="obs_cell_model", **m_kw)
+    cd = b.selectbox("Dataset", datasets, key="obs_cell_dataset", **d_kw)
     sync_qp(model=cm, dataset=cd)
     cell = df[(df["model_id"] == cm) & (df["dataset_name"] == cd)].iloc[0]
     st.text(f"{cm} on {cd}: " + (with_interval(cell["score"], cell["ci_lower"], cell["ci_upper"], cell["n"])
