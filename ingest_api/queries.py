@@ -160,9 +160,15 @@ def model_scores_json(conn: psycopg.Connection, model_id: str, *, metrics: Liter
     """model_scores() as JSON text built by PostgreSQL (thousands of rows: no Python objects per row)."""
     if not model_exists(conn, model_id):
         return None
-    row = _one(conn, f"select count(*) as n, coalesce(json_agg(t), '[]')::text as j "
-                     f"from ({_model_scores_query(metrics)}) t",
-               {"m": model_id, "ds": dataset, "lo": min_step, "hi": max_step})
+    params = {"m": model_id, "ds": dataset, "lo": min_step, "hi": max_step}
+    if metrics == "primary":
+        # Each row's JSON is kept in score_facts (result_json): concatenate in the query's order.
+        q = _model_scores_query(metrics).replace(f"select {RESULT_COLS} from", "select result_json from", 1)
+        row = _one(conn, f"select count(*) as n, '[' || coalesce(string_agg(result_json, ','), '') || ']' as j "
+                         f"from ({q}) t", params)
+    else:
+        row = _one(conn, f"select count(*) as n, coalesce(json_agg(t), '[]')::text as j "
+                         f"from ({_model_scores_query(metrics)}) t", params)
     return (b'{"model_id":' + dumps(model_id) + b',"metrics":' + dumps(metrics) + b',"count":'
             + str(row["n"]).encode() + b',"scores":' + row["j"].encode() + b"}")
 
@@ -272,10 +278,9 @@ def heatmap(conn: psycopg.Connection, *, score: ScoreChoice = "latest", step: in
         cells = _rows(conn, """select h.model_id, h.dataset_name, h.status, h.newest_eval_run_id,
                                       s.eval_run_id, s.checkpoint_id, s.training_step, s.metric_name, s.metric_value,
                                       s.n, s.ci_lower, s.ci_upper, s.stderr, s.n_examples, s.n_graded, s.n_correct,
-                                      s.score_sum, s.score_sumsq, s.n_fractional, s.n_checkpoints_scored
+                                      s.score_sum, s.score_sumsq, s.n_fractional, h.n_checkpoints_scored
                                from v_heatmap_cells h
-                               left join v_best_scores s on s.model_id = h.model_id
-                                                        and s.dataset_name = h.dataset_name
+                               left join v_current_scores s on s.eval_run_id = h.best_run_id
                                where h.model_id = any(%(m)s) and h.dataset_name = any(%(d)s)""", params)
     _with_intervals(cells)
     matrix: dict[str, dict[str, dict]] = {m: {} for m in model_ids}

@@ -178,3 +178,15 @@ def test_score_intervals_pick_the_right_method():
     ref = st.binomtest(30, 50).proportion_ci(method="wilson")
     assert (out[1]["ci_lower"], out[1]["ci_upper"]) == pytest.approx((ref.low, ref.high))
     assert (out[2]["ci_lower"], out[2]["ci_upper"]) == (11.0, 14.0)
+
+
+def test_benjamini_hochberg_matches_scipy_on_random_p_values():
+    rng = np.random.default_rng(8)
+    p = rng.random(50) ** 3
+    assert stats.benjamini_hochberg(list(p)) == pytest.approx(list(st.false_discovery_control(p, method="bh")))
+
+
+def test_trend_p_value_matches_linregress():
+    steps = [1000, 2000, 3000, 4000, 5000]
+    values = [0.40, 0.43, 0.41, 0.47, 0.46]
+    assert stats.trend(steps, values).p_value == pytest.approx(st.linregress(np.array(steps) / 1000, values).pvalue)

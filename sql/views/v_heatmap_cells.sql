@@ -15,7 +15,7 @@ select d.model_id, d.dataset_name, nw.model_type,
        end as status,
        l.checkpoint_id as score_checkpoint_id, l.training_step as score_step, l.eval_run_id as score_eval_run_id,
        l.metric_name, l.metric_value, coalesce(l.n, x.n_graded::int) as n, l.ci_lower, l.ci_upper, l.stderr,
-       d.n_checkpoints_scored::bigint as n_checkpoints_scored,
+       d.n_checkpoints_scored::bigint as n_checkpoints_scored, d.best_run_id,
        x.n_examples, x.n_graded, x.n_correct, x.score_sum, x.score_sumsq, x.n_fractional
 from model_dataset_facts d
 join score_facts nw on nw.eval_run_id = d.newest_run_id
