@@ -237,6 +237,7 @@ def test_model_detail_profile_and_filter(seeded):
     assert mine.loc["math", "mean"] == pytest.approx(0.60)
     assert mine.loc["math", "delta"] == pytest.approx(-0.10)
     assert mine.loc["code", "delta"] == pytest.approx(-0.05)
+    assert prof[prof.model == "base"]["delta"].isna().all()
     # The significance filter narrows the gap table.
     sig_values = set(frame_with(at, "dataset", "significance").significance)
     one = min(sig_values)

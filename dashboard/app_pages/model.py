@@ -124,9 +124,13 @@ if baselines_all:
             chart("delta_bars", delta_df, title=f"{model_id} − {baseline}, 95% interval", container=c2)
         st.caption("Both charts use the same numbers: per category the mean primary score over the datasets "
                    "both models have; intervals from the datasets' own standard errors.")
-        table(prof_df.merge(delta_df[["category", "delta", "ci_lower", "ci_upper", "p_value"]]
-                            .rename(columns={"ci_lower": "delta_ci_lower", "ci_upper": "delta_ci_upper"}),
-                            on="category", how="left"), name=f"{model_id}_profile", key="md_profile")
+        merged = prof_df.merge(delta_df[["category", "delta", "ci_lower", "ci_upper", "p_value"]]
+                               .rename(columns={"ci_lower": "delta_ci_lower", "ci_upper": "delta_ci_upper"}),
+                               on="category", how="left") if not delta_df.empty else prof_df
+        if not delta_df.empty:  # the delta belongs to the model's rows, not the baseline's
+            cols = ["delta", "delta_ci_lower", "delta_ci_upper", "p_value"]
+            merged[cols] = merged[cols].where(merged["model"] == model_id)
+        table(merged, name=f"{model_id}_profile", key="md_profile")
 else:
     st.info("No baseline model yet: post results with model_type 'baseline' to compare against.")
 
