@@ -353,7 +353,12 @@ def _list(folder: str) -> tuple[list[str], set[str], list[str]]:
                     continue
     except OSError:
         pass
-    return sorted(scores), names, sorted(dirs)
+    return sorted(scores), names, sorted(dirs, key=_natural)
+
+
+def _natural(name: str) -> list:
+    """Sort key: step-2500 before step-10000."""
+    return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", name) if t]
 
 
 def checkpoint_folders(root: str | os.PathLike, recursive: bool, match: str | None = None) -> list[Folder]:
