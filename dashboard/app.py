@@ -12,7 +12,7 @@ _ROOT = str(Path(__file__).resolve().parent.parent)
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from dashboard.page_kit import friendly_error
+from dashboard.page_kit import friendly_error, md_escape
 
 st.set_page_config(page_title="Eval360", page_icon=":material/monitoring:", layout="wide")
 
@@ -39,4 +39,4 @@ page = st.navigation(PAGES)
 try:
     page.run()
 except Exception as exc:  # noqa: BLE001 - a page failure is a message, never a traceback
-    st.error(f"This page failed: {friendly_error(exc)}")
+    st.error(f"This page failed: {md_escape(friendly_error(exc))}")

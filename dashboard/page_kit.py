@@ -117,7 +117,7 @@ def load(fn: Callable[..., T], *args: Any, what: str = "data", **kw: Any) -> T:
     try:
         return fn(*args, **kw)
     except Exception as exc:
-        st.error(f"Could not load {what}. {friendly_error(exc)}")
+        st.error(f"Could not load {md_escape(what)}. {md_escape(friendly_error(exc))}")
         st.stop()
         raise  # unreachable: st.stop() raises
 

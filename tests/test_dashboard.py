@@ -421,3 +421,17 @@ def test_unreachable_database_is_a_message(monkeypatch):
     at = render("observatory")
     assert not at.exception
     assert any("Cannot reach the database" in e.value for e in at.error)
+
+
+def test_model_names_are_not_rendered_as_markdown(env):
+    with psycopg.connect(env, row_factory=dict_row) as conn, conn.transaction():
+        store_eval_result(conn, EvalResultIn(
+            model_id="evil", display_name="**Evil** <b>bold</b> [x](javascript:alert(1))", owner="o",
+            model_type="training", checkpoint_id="evil__step-1", training_step=1, dataset_name="ds_math",
+            metrics={"accuracy": 0.5}, sample_count=10), source="test", actor="test")
+    at = render("model", model="evil")
+    no_failure(at)
+    shown = [m.value for m in at.markdown]
+    assert any("Evil" in v for v in shown)
+    for v in shown:  # every Markdown metacharacter of the name arrives escaped
+        assert "**Evil**" not in v and "<b>" not in v and "](javascript" not in v

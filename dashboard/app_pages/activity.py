@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data
-from dashboard.page_kit import empty, friendly_error, load, qp, select, sync_qp, table
+from dashboard.page_kit import empty, friendly_error, load, md_escape, qp, select, sync_qp, table
 
 url = data.database_url()
 st.title("Activity & alerts")
@@ -65,10 +65,10 @@ with tab_alerts:
                     try:
                         out = data.acknowledge(url, int(ss["ack_alert"]), who, note)
                     except Exception as exc:  # noqa: BLE001 - every failure is a message
-                        ss["ack_result"] = ("error", f"Could not acknowledge: {friendly_error(exc)}")
+                        ss["ack_result"] = ("error", f"Could not acknowledge: {md_escape(friendly_error(exc))}")
                     else:
                         ss["ack_result"] = ("success",
-                                            f"Alert #{out['alert_id']} acknowledged by {out['acknowledged_by']}.")
+                                            f"Alert #{out['alert_id']} acknowledged by {md_escape(out['acknowledged_by'])}.")
 
             with st.form("ack_form", clear_on_submit=True):
                 st.selectbox("Alert", list(labels), format_func=labels.get, key="ack_alert")

@@ -12,6 +12,7 @@ from dashboard.page_kit import (
     empty,
     fnum,
     load,
+    md_escape,
     qp,
     qp_bool,
     qp_list,
@@ -48,7 +49,7 @@ with tab_cmp:
         cur = load(data.compare_curves, url, tuple(chosen), dataset, common, what="the curves")
         pts = pd.DataFrame([{"model": m["model_id"], **p} for m in cur["models"] for p in m["data_points"]])
         if pts.empty:
-            empty(f"None of the chosen models has a score on {dataset}.")
+            empty(f"None of the chosen models has a score on {md_escape(dataset)}.")
         else:
             chart("curves", pts[["model", "training_step", "metric_value", "ci_lower", "ci_upper", "n"]],
                   title=f"{dataset}: score by step (95% band); baselines dashed")

@@ -12,6 +12,7 @@ from dashboard.page_kit import (
     fnum,
     fpct,
     load,
+    md_escape,
     qp,
     qp_int,
     select,
@@ -36,9 +37,9 @@ by_id = {r["eval_run_id"]: r for r in runs}
 if want_run and want_run not in by_id:
     run_info = load(data.eval_run, url, want_run, what="the eval run")
     if run_info is None:
-        st.warning(f"Eval run {want_run!r} does not exist; pick another below.")
+        st.warning(f"Eval run {md_escape(want_run)} does not exist; pick another below.")
     else:
-        st.warning(f"Eval run {want_run!r} has no example rows (or is not the current run); pick another below.")
+        st.warning(f"Eval run {md_escape(want_run)} has no example rows (or is not the current run); pick another below.")
     want_run = None
 pre = by_id.get(want_run) if want_run else None
 types = {r["model_id"]: r["model_type"] for r in runs}
@@ -60,7 +61,7 @@ run = load(data.eval_run, url, run_id, what="the eval run")
 slices = load(data.run_slices, url, run_id, what="the slices")
 iv = run["interval"]
 k1, k2, k3, k4 = st.columns(4)
-k1.metric(f"Primary ({run['primary_metric']})", fnum(run["primary_value"]),
+k1.metric(f"Primary ({md_escape(run['primary_metric'])})", fnum(run["primary_value"]),
           help=f"{iv['interval_method'] or 'no'} 95% interval [{fnum(iv['ci_lower'])}, {fnum(iv['ci_upper'])}], "
                f"n={iv['n']}")
 k2.metric("Example accuracy", fpct(run["accuracy"]), help=f"{run['n_correct']} of {run['n_examples']} correct")

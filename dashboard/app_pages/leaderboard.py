@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data
-from dashboard.page_kit import EMPTY_DB_HELP, chart, empty, load, qp_int, select, sync_qp, table
+from dashboard.page_kit import EMPTY_DB_HELP, chart, empty, load, md_escape, qp_int, select, sync_qp, table
 
 url = data.database_url()
 st.title("Leaderboard")
@@ -59,7 +59,7 @@ def board_df(dataset: str) -> pd.DataFrame | None:
 if scope == "dataset":
     df = board_df(target)
     if df is None or df.empty:
-        empty(f"No model has a score on {target} with these filters. Try another score choice or model type.")
+        empty(f"No model has a score on {md_escape(target)} with these filters. Try another score choice or model type.")
         st.stop()
     df["label"] = df["rank"].astype(str) + ". " + df["model_id"]
     df["tie group"] = "group " + df["tie_group"].astype(str)
@@ -75,7 +75,8 @@ else:
     names = list(s["dataset_names"]) if s else []
     frames = [f for f in (board_df(d) for d in names) if f is not None and not f.empty]
     if not frames:
-        empty(f"No model has a score on the datasets of suite {target} ({', '.join(names) or 'none'}).")
+        empty(f"No model has a score on the datasets of suite {md_escape(target)} "
+              f"({md_escape(', '.join(names) or 'none')}).")
         st.stop()
     long = pd.concat(frames, ignore_index=True)
     summary = (long.assign(top=long["tie_group"] == 1)
@@ -84,7 +85,7 @@ else:
                     mean_rank=("rank", "mean"), best_rank=("rank", "min")))
     summary["of_suite"] = len(names)
     summary = summary.sort_values(["in_top_group", "mean_rank"], ascending=[False, True])
-    st.subheader(f"Suite {target}: {len(names)} datasets")
+    st.subheader(f"Suite {md_escape(target)}: {len(names)} datasets")
     st.caption("in_top_group: datasets where the model is statistically tied with the best. Mean rank is over "
                "the datasets the model has (see `datasets`), so compare models with equal coverage.")
     table(summary, name=f"suite_{target}_summary", key="lb_suite_summary")

@@ -35,7 +35,7 @@ model_id = select("Model", model_ids, param="model", key="md_model", default=def
                   format_func=lambda m: f"{m} ({next(x['display_name'] for x in models if x['model_id'] == m)})")
 info = load(data.get_model, url, model_id, what="the model")
 if info is None:
-    st.error(f"Model {model_id!r} does not exist.")
+    st.error(f"Model {md_escape(model_id)} does not exist.")
     st.stop()
 model = info["model"]
 st.markdown(f"### {md_escape(model['display_name'])}")
@@ -48,8 +48,8 @@ m4.metric("Latest step", "—" if model["latest_step"] is None else f"{model['la
 diag = load(data.diagnosis, url, model_id, what="the diagnosis")
 scores = diag["scores"] if diag else {}
 if not scores:
-    empty(f"{model_id} has no completed, scored result yet. Post one with the ingest API or "
-          f"`python backfill.py --output-dir <dir> --model-id {model_id}`.")
+    empty(f"{md_escape(model_id)} has no completed, scored result yet. Post one with the ingest API or "
+          "`python backfill.py --output-dir <dir> --model-id <model>`.")
     sync_qp(model=model_id)
     st.stop()
 datasets = sorted(scores)
@@ -69,7 +69,7 @@ elif chosen:
         curve = load(data.compare_curves, url, (model_id,), ds, what=f"the curve of {ds}")
         pts = pd.DataFrame(curve["models"][0]["data_points"] if curve["models"] else [])
         if pts.empty:
-            cols[i % 2].info(f"No scored checkpoint on {ds}.")
+            cols[i % 2].info(f"No scored checkpoint on {md_escape(ds)}.")
             continue
         best_base = scores[ds]["baseline_model"]
         base = pd.DataFrame([{"name": b["model_id"], "value": b["value"],
@@ -105,7 +105,7 @@ if baselines_all:
                          "datasets": ", ".join(agg["datasets"])})
     prof_df = pd.DataFrame(rows)
     if prof_df.empty:
-        st.info(f"{model_id} and {baseline} share no dataset yet.")
+        st.info(f"{md_escape(model_id)} and {md_escape(baseline)} share no dataset yet.")
     else:
         mine = prof_df[prof_df["model"] == model_id].set_index("category")
         theirs = prof_df[prof_df["model"] == baseline].set_index("category")

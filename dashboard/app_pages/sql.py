@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data
-from dashboard.page_kit import empty, load, qp, qp_int, sync_qp, table
+from dashboard.page_kit import empty, load, md_escape, qp, qp_int, sync_qp, table
 from ingest_api import readonly
 from ingest_api.settings import Settings
 
@@ -42,11 +42,11 @@ if run or qp("q"):
     try:
         res = readonly.run_readonly(url, query, timeout_ms=timeout_ms, max_rows=max_rows)
     except readonly.ReadOnlyQueryError as exc:
-        st.error(f"Query refused: {exc}")
+        st.error(f"Query refused: {md_escape(exc)}")
     except Exception as exc:  # noqa: BLE001 - every failure is a message
         from dashboard.page_kit import friendly_error
 
-        st.error(f"Query failed: {friendly_error(exc)}")
+        st.error(f"Query failed: {md_escape(friendly_error(exc))}")
     else:
         df = pd.DataFrame.from_records(res.rows, columns=res.columns)
         for col in df.columns:
