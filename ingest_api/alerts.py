@@ -610,6 +610,17 @@ def reevaluate_model(conn: psycopg.Connection, model_id: str) -> int:
     return len(cks)
 
 
+def rejudge_all(conn: psycopg.Connection) -> int:
+    """Re-judge every training model, one transaction each (the worker does this once at start, so data
+    written without the ingest hook, e.g. by the demo loader or by SQL, gets its alerts). Returns models done."""
+    models = [r["model_id"] for r in conn.execute(
+        "select model_id from models where model_type = 'training' order by model_id").fetchall()]
+    for m in models:
+        with conn.transaction():
+            reevaluate_model(conn, m)
+    return len(models)
+
+
 def post_result_hook(conn: psycopg.Connection, stored: dict) -> None:
     """Registered in ingest.post_result_hooks: judge alerts in the ingest transaction (no network I/O)."""
     if stored.get("model_type") != "training":

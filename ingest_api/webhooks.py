@@ -203,7 +203,8 @@ def run_worker(url: str, once: bool = False, *, poll_s: float = 2.0, cfg: Delive
     """`eval360 worker`: re-judge queued alert cells and deliver webhooks, forever (or once).
 
     With `once`, drains what is due now (bounded rounds) and returns 0 (1 when the database is
-    unreachable). Otherwise it survives database outages by reconnecting with a growing pause.
+    unreachable). Otherwise it first re-judges every model's alerts (data written without the ingest
+    hook gets judged too), then loops, surviving database outages by reconnecting with a growing pause.
     """
     from . import alerts
 
@@ -211,12 +212,18 @@ def run_worker(url: str, once: bool = False, *, poll_s: float = 2.0, cfg: Delive
     cfg = cfg or DeliveryConfig.from_env()
     client = httpx.Client(timeout=httpx.Timeout(cfg.timeout_s), follow_redirects=False)
     pause = poll_s
+    swept = False
     try:
         while True:
             try:
                 with psycopg.connect(url, row_factory=dict_row, autocommit=True) as conn:
                     pause = poll_s
                     rounds = 0
+                    if not once and not swept:
+                        t0 = time.perf_counter()
+                        n = alerts.rejudge_all(conn)
+                        swept = True
+                        log.info("worker: re-judged the alerts of %d models in %.1f s", n, time.perf_counter() - t0)
                     while True:
                         rounds += 1
                         attempted = _work_once(conn, cfg, client)

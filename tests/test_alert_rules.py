@@ -171,3 +171,21 @@ def test_paired_on_fractional_example_scores(client, db, ingest_headers):
     run_worker(db, once=True)
     got = open_alerts(client, type="regression")
     assert len(got) == 1 and got[0]["detail"]["method"] == "paired_t"
+
+
+def test_data_written_without_the_hook_is_judged_by_the_worker_sweep(client, db, ingest_headers, monkeypatch):
+    """The demo loader (or plain SQL) writes without the ingest hook; the worker's start-up sweep judges it."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from ingest_api import alerts, ingest
+
+    monkeypatch.setattr(ingest, "post_result_hooks", [])
+    _baseline_steps(client, ingest_headers)
+    post(client, ingest_headers, M, 3000, "gsm8k", 0.55)
+    assert open_alerts(client) == []
+    with psycopg.connect(db, row_factory=dict_row, autocommit=True) as conn:
+        assert alerts.rejudge_all(conn) == 1
+        assert alerts.rejudge_all(conn) == 1  # idempotent
+    assert alert_keys(open_alerts(client)) == {("regression", f"{M}__step-3000", "gsm8k", "critical")}
+    assert q(db, "select count(*) n from activity where event_type = 'alert'")[0]["n"] == 1

@@ -255,3 +255,31 @@ def test_eval360_worker_command_drains_the_outbox(client, db, ingest_headers, ad
         assert done.returncode == 0, done.stderr
         assert rx.replies == [500, 200]
     assert q(db, "select status, n_attempts from webhook_deliveries") == [{"status": "delivered", "n_attempts": 2}]
+
+
+def test_long_running_worker_sweeps_then_delivers(client, db, ingest_headers, admin_headers, tmp_path, monkeypatch):
+    """`eval360 worker` (no --once): its start-up sweep judges data written without the hook, and the webhook
+    goes out while it keeps running."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from ingest_api import ingest
+
+    with Receiver() as rx:
+        _register(client, admin_headers, rx.url)
+        monkeypatch.setattr(ingest, "post_result_hooks", [])
+        _regression(client, ingest_headers)
+        assert q(db, "select count(*) n from webhook_deliveries")[0]["n"] == 0
+        env = {**os.environ, "DATABASE_URL": db, "EVAL360_DATA_DIR": str(tmp_path)}
+        proc = subprocess.Popen([sys.executable, "-m", "ingest_api.cli", "worker"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 90  # a bound on the wait, not a timing assertion
+            while not rx.requests and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.2)
+        finally:
+            proc.terminate()
+            _, err = proc.communicate(timeout=30)
+        assert [json.loads(r["body"])["event"] for r in rx.requests] == ["regression"], err.decode()[-2000:]
