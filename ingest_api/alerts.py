@@ -19,6 +19,12 @@ Semantics (the closing note of issue 5 repeats them with examples):
 * missing_evaluation: checkpoint C lacks dataset d of a suite, C has another dataset of that
   suite, and checkpoints of the same model on both sides of C (by step) have d: a hole in the
   curve. severity warning.
+* Where it runs: in the ingest transaction (post_result_hooks, registered by routes/alerts.py and by the
+  worker), never with network I/O. Example rows usually arrive after their result: a trigger on
+  example_results (sql/migrations/0003) queues the cell in alert_recheck, and the worker re-judges it
+  with the paired test (McNemar counts read from the outcome bits of example_run_stats, no example rows
+  loaded). The hook queues every cell too, which heals two concurrent posts of one checkpoint that
+  could not see each other. The long-running worker re-judges every model once at start.
 * Alerts are a pure function of the stored data: a re-judgement inserts what newly holds
   (one row per (type, checkpoint, dataset), unique index alerts_once), resolves what no longer
   holds (resolved_at), re-opens what holds again. Posting order does not matter: when a result
