@@ -270,7 +270,7 @@ def main() -> int:
         endpoints = [
             ("models", "/api/models", lambda c: queries.list_models(c)),
             ("model detail", "/api/models/train-03", lambda c: queries.get_model(c, "train-03")),
-            ("model scores", "/api/models/train-03/scores", lambda c: queries.model_scores(c, "train-03")),
+            ("model scores", "/api/models/train-03/scores", lambda c: queries.model_scores_json(c, "train-03")),
             ("diagnosis", "/api/models/train-03/diagnosis", lambda c: queries.diagnosis(c, "train-03")),
             ("checkpoint", f"/api/checkpoints/{b_ck}", lambda c: queries.get_checkpoint(c, b_ck)),
             ("datasets", "/api/datasets", lambda c: queries.list_datasets(c)),

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 
 from . import stats
 
@@ -409,8 +409,9 @@ def diagnosis(conn: psycopg.Connection, model_id: str, *, window: int = 5, alpha
             best_base[r["dataset_name"]] = max(cands, key=lambda b: sign * b["metric_value"])
     pair_stats = {}
     if paired:
-        pairs = [(best_base[r["dataset_name"]]["eval_run_id"], r["eval_run_id"]) for r in own
-                 if r["dataset_name"] in best_base and r["n_graded"] and best_base[r["dataset_name"]]["n_graded"]]
+        # Every baseline whose run has example rows, like the model's: a paired test (bit counts, cheap).
+        pairs = [(b["eval_run_id"], r["eval_run_id"]) for r in own if r["n_graded"]
+                 for b in by_ds.get(r["dataset_name"], []) if b["n_graded"]]
         pair_stats = _pair_stats(conn, pairs)
 
     # Tests: model − baseline (effect > 0 means the model scores higher).
@@ -508,18 +509,20 @@ def best_overall_checkpoint(conn: psycopg.Connection, model_id: str) -> dict | N
     wins (ties: more datasets), so no checkpoint is ranked on a set of datasets the others lack.
     Lower-is-better datasets enter negated.
     """
-    rows = _rows(conn, """select checkpoint_id, training_step, dataset_name,
-                                 case when is_higher_better then metric_value else -metric_value end as v
-                          from v_current_scores where model_id = %s and is_scored""", (model_id,))
+    with conn.cursor(row_factory=tuple_row) as cur:  # thousands of rows: no dict per row
+        cur.execute("""select checkpoint_id, training_step, dataset_name,
+                              case when is_higher_better then metric_value else -metric_value end
+                       from v_current_scores where model_id = %s and is_scored""", (model_id,))
+        rows = cur.fetchall()
     if not rows:
         return None
     by_cp: dict[str, dict[str, float]] = {}
     steps: dict[str, int | None] = {}
     cover: dict[str, int] = {}
-    for r in rows:
-        by_cp.setdefault(r["checkpoint_id"], {})[r["dataset_name"]] = r["v"]
-        steps[r["checkpoint_id"]] = r["training_step"]
-        cover[r["dataset_name"]] = cover.get(r["dataset_name"], 0) + 1
+    for cid, step, ds, v in rows:
+        by_cp.setdefault(cid, {})[ds] = v
+        steps[cid] = step
+        cover[ds] = cover.get(ds, 0) + 1
     order = sorted(cover, key=lambda d: (-cover[d], d))
     alive = set(by_cp)
     best_j, best_cps, best_size = 0, set(), -1
