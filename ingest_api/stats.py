@@ -180,19 +180,20 @@ def trend(steps: Sequence[float], values: Sequence[float | None], *, window: int
     pts = pts[-window:]
     if len(pts) < 3 or len({p[0] for p in pts}) < 2:
         return Trend("new", None, (None, None), None, len(pts))
-    x = np.array([p[0] for p in pts]) / 1000.0
-    y = np.array([p[1] for p in pts])
-    # Ordinary least squares in closed form (what scipy.stats.linregress computes, without its
-    # per-call overhead: the diagnosis fits one line per dataset).
-    dof = len(pts) - 2
-    xm, ym = float(x.mean()), float(y.mean())
-    sxx = float(((x - xm) ** 2).sum())
-    slope = float(((x - xm) * (y - ym)).sum()) / sxx
-    resid = y - (ym + slope * (x - xm))
-    se = math.sqrt(float((resid ** 2).sum()) / dof / sxx) if dof > 0 else float("nan")
+    # Ordinary least squares in closed form, in plain floats (what scipy.stats.linregress computes,
+    # without its per-call overhead: the diagnosis fits one short line per dataset).
+    x = [p[0] / 1000.0 for p in pts]
+    y = [p[1] for p in pts]
+    n = len(pts)
+    dof = n - 2
+    xm, ym = sum(x) / n, sum(y) / n
+    sxx = sum((a - xm) ** 2 for a in x)
+    slope = sum((a - xm) * (b - ym) for a, b in zip(x, y)) / sxx
+    sse = sum((b - (ym + slope * (a - xm))) ** 2 for a, b in zip(x, y))
+    se = math.sqrt(sse / dof / sxx) if dof > 0 else float("nan")
     tcrit = _t_crit(dof)
     lo, hi = slope - tcrit * se, slope + tcrit * se
-    span_change = slope * float(x.max() - x.min())
+    span_change = slope * (max(x) - min(x))
     if not math.isfinite(se):
         pval = None
     elif se == 0:
