@@ -291,6 +291,7 @@ def heatmap(conn: psycopg.Connection, *, score: ScoreChoice = "latest", step: in
             "eval_run_id": c["eval_run_id"] or c.get("newest_eval_run_id"),
             "checkpoint_id": c["checkpoint_id"], "training_step": c["training_step"],
             "metric_name": c["metric_name"], "n": c["n"], "ci_lower": c["ci_lower"], "ci_upper": c["ci_upper"],
+            "interval_method": c["interval_method"],
         }
     coverage = {}
     for m in model_ids:
@@ -298,7 +299,8 @@ def heatmap(conn: psycopg.Connection, *, score: ScoreChoice = "latest", step: in
         missing = [d for d in datasets if d not in row]
         for d in missing:
             row[d] = {"score": None, "status": "missing", "eval_run_id": None, "checkpoint_id": None,
-                      "training_step": None, "metric_name": None, "n": None, "ci_lower": None, "ci_upper": None}
+                      "training_step": None, "metric_name": None, "n": None, "ci_lower": None, "ci_upper": None,
+                      "interval_method": None}
         by_status: dict[str, int] = {}
         for d in datasets:
             by_status[row[d]["status"]] = by_status.get(row[d]["status"], 0) + 1
@@ -309,7 +311,6 @@ def heatmap(conn: psycopg.Connection, *, score: ScoreChoice = "latest", step: in
     for r in ds_rows:
         categories.setdefault(r["category"], []).append(r["dataset_name"])
     return {"score_choice": score, "step": step,
-            "interval_methods": "bootstrap over examples where a run has example rows, else Wilson from n",
             "models": [{k: m[k] for k in ("model_id", "display_name", "model_type", "owner", "is_pinned",
                                           "latest_step")} for m in models],
             "datasets": datasets, "matrix": matrix, "coverage": coverage, "categories": categories}

@@ -89,7 +89,8 @@ def test_heatmap_keys(client, data):
     assert all({"model_id", "display_name", "model_type", "owner"} <= set(m) for m in body["models"])
     for mid, row in body["matrix"].items():
         assert set(row) == set(body["datasets"])
-        assert all({"score", "status", "eval_run_id"} <= set(c) for c in row.values())
+        assert all({"score", "status", "eval_run_id", "checkpoint_id", "training_step", "n", "ci_lower", "ci_upper",
+                    "interval_method"} <= set(c) for c in row.values())
         assert {"evaluated", "total", "missing"} <= set(body["coverage"][mid])
 
 
