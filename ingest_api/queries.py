@@ -385,19 +385,19 @@ def diagnosis(conn: psycopg.Connection, model_id: str, *, window: int = 5, alpha
               paired: bool = True) -> dict | None:
     """Per dataset: the latest score, its gap to each baseline and the best one (tested, BH-corrected
     across datasets), the trend over the last `window` checkpoints; best checkpoints."""
-    model = _one(conn, """select model_id, display_name, model_type, latest_checkpoint_id, latest_step
-                          from v_models where model_id = %s""", (model_id,))
+    model = _one(conn, """select model_id, display_name, model_type, latest_checkpoint_id, latest_step,
+                                 array(select b.model_id from models b where b.model_type = 'baseline'
+                                        and b.model_id <> %(m)s order by b.model_id) as baseline_ids
+                          from v_models where model_id = %(m)s""", {"m": model_id})
     if model is None:
         return None
-    own = _with_intervals(_rows(conn, f"select {SCORE_COLS} from v_latest_scores where model_id = %s "
-                                      "order by dataset_name", (model_id,)))
-    datasets = [r["dataset_name"] for r in own]
-    # Filter on model ids (v_latest_scores' key) so the view is read per model, not as a whole.
-    base_ids = [r["model_id"] for r in _rows(conn, "select model_id from models where model_type = 'baseline' "
-                                                   "and model_id <> %s", (model_id,))]
-    base = _with_intervals(_rows(conn, f"""select {SCORE_COLS} from v_latest_scores
-                                           where model_id = any(%s) and dataset_name = any(%s)
-                                           order by dataset_name, model_id""", (base_ids, datasets)))
+    # The model's latest scores and every baseline's, in one read (filtering on v_latest_scores' key).
+    both = _with_intervals(_rows(conn, f"""select {SCORE_COLS} from v_latest_scores
+                                           where model_id = any(%s) order by dataset_name, model_id""",
+                                 ([model_id, *model["baseline_ids"]],)))
+    own = [r for r in both if r["model_id"] == model_id]
+    datasets = {r["dataset_name"] for r in own}
+    base = [r for r in both if r["model_id"] != model_id and r["dataset_name"] in datasets]
     by_ds: dict[str, list[dict]] = {}
     for b in base:
         by_ds.setdefault(b["dataset_name"], []).append(b)
@@ -444,7 +444,7 @@ def diagnosis(conn: psycopg.Connection, model_id: str, *, window: int = 5, alpha
                               where model_id = %s and dataset_name = d.name and is_scored
                                 and training_step is not null
                               order by training_step desc nulls last limit %s) s
-                            order by s.dataset_name, s.training_step""", (datasets, model_id, window))
+                            order by s.dataset_name, s.training_step""", (sorted(datasets), model_id, window))
     _with_intervals(series)
     ser_by: dict[str, list[dict]] = {}
     for s in series:
