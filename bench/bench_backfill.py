@@ -163,6 +163,54 @@ def start_api(db_url: str, workers: int = 1, bare: bool = False) -> tuple[subpro
 
 # ---------------------------------------------------------------- measurements
 
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of one process, children it waited for included; 0 off Linux."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def _postgres_cpu(pgdata: Path) -> float:
+    """CPU seconds of the embedded PostgreSQL: the postmaster and its live backends (Linux only)."""
+    total = 0.0
+    try:
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return 0.0
+    main = None
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if str(pgdata).encode() in f.read():
+                    main = pid
+                    break
+        except OSError:
+            continue
+    if main is None:
+        return 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if pid == main or ppid == main:
+            total += _proc_cpu(pid)
+    return total
+
+
+def cpu_snapshot(api_pid: int, pgdata: Path) -> tuple[float, float, float]:
+    t = os.times()
+    return t.user + t.system, _proc_cpu(api_pid), _postgres_cpu(pgdata)
+
+
+def cpu_line(before, after) -> str:
+    c, a, p = (y - x for x, y in zip(before, after))
+    return f"    CPU seconds: backfill client {c:.1f}, API process {a:.1f}, PostgreSQL {p:.1f}"
+
 def backfill_args(model: str, folder: Path, mtype: str, glob: str | None, extra: list[str]):
     from ingest_api import backfill as bf
 
@@ -308,15 +356,20 @@ def main() -> int:
         print(f"{'raw COPY of the same metric rows':44s} {files:7d} files {csecs:7.2f}s "
               f"{files / csecs:9.0f} files/s  ({rows} rows)")
         del payloads
+        cpu0 = cpu_snapshot(proc.pid, tmp / "pgdata")
         n, failed, secs, rows = backfill_all(base, folders, extra)
+        cpu1 = cpu_snapshot(proc.pid, tmp / "pgdata")
         ex = f", {rows} example rows" if args.with_examples else ""
         print(f"{'backfill end to end, first run':44s} {n:7d} files {secs:7.2f}s "
               f"{n / secs:9.0f} files/s  (failed {failed}{ex})")
+        print(cpu_line(cpu0, cpu1))
         if not args.no_rerun:
             n2, failed2, secs2, rows2 = backfill_all(base, folders, extra)
+            cpu2 = cpu_snapshot(proc.pid, tmp / "pgdata")
             ex = f", {rows2} example rows" if args.with_examples else ""
             print(f"{'backfill end to end, second run (updates)':44s} {n2:7d} files {secs2:7.2f}s "
                   f"{n2 / secs2:9.0f} files/s  (failed {failed2}{ex})")
+            print(cpu_line(cpu1, cpu2))
         import psycopg
 
         with psycopg.connect(db_url) as c:
