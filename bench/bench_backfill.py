@@ -72,7 +72,8 @@ def generate_tree(out: Path, models: int, checkpoints: int, datasets: int, basel
                   coverage: float = 0.9, seed: int = 360) -> int:
     """Write a synthetic output tree (scores files only); returns the number of scores files."""
     rng = random.Random(seed)
-    names = (DATASETS + [f"synthetic-bench-{i:03d}" for i in range(max(0, datasets - len(DATASETS)))])[:datasets]
+    extra = [f"synthetic-bench-{i:03d}" for i in range(max(0, datasets - len(DATASETS)))]
+    names = (DATASETS + extra)[:datasets]
     n = 0
     for m in range(models):
         for c in range(checkpoints):
@@ -144,8 +145,9 @@ def start_api(db_url: str, workers: int = 1, bare: bool = False) -> tuple[subpro
     if bare:
         cmd = [sys.executable, "-c", _BARE_API, str(port)]
     else:
-        cmd = [sys.executable, "-m", "uvicorn", "ingest_api.app:create_app", "--factory", "--host", "127.0.0.1",
-               "--port", str(port), "--log-level", "warning", "--no-access-log", "--workers", str(workers)]
+        cmd = [sys.executable, "-m", "uvicorn", "ingest_api.app:create_app", "--factory",
+               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
+               "--workers", str(workers)]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
     for _ in range(600):

@@ -18,8 +18,9 @@ What it does (formats.md §1-4):
 - Each eval run id is derived from (model, canonical checkpoint, dataset), so running the same
   backfill again updates the same runs instead of adding new ones.
 - Results go in batches through POST /api/ingest/eval-results (source "backfill"), the next batch
-  parsed while one is sent (`--workers` for more in flight); with `--with-examples` each grades file becomes one POST /api/ingest/examples
-  of up to 50,000 rows (example_idx = 0-based line number of the grades file).
+  parsed while one is sent (`--workers` for more in flight); with `--with-examples` each grades
+  file becomes one POST /api/ingest/examples of up to 50,000 rows (example_idx = 0-based line
+  number of the grades file).
 
 Exit code: 0 when nothing failed, 1 when some file failed (or nothing was found), 2 on bad usage.
 """
@@ -119,7 +120,8 @@ def parse_scores(text: str, path: str | os.PathLike = "<scores>") -> dict[str, f
             if "\\" in name:
                 name = json.loads(f'"{name}"')
         except ValueError:
-            raise ParseError(path, lineno, f"bad escape in the metric name {_clip(m.group(1), 80)!r}") from None
+            why = f"bad escape in the metric name {_clip(m.group(1), 80)!r}"
+            raise ParseError(path, lineno, why) from None
         if not name.strip() or "\x00" in name:
             raise ParseError(path, lineno, "empty metric name")
         if len(name) > 300:
@@ -189,8 +191,8 @@ def _message_text(m: Any) -> str:
         if isinstance(c, str):
             return c
         if isinstance(c, list):  # content parts: [{"type": "text", "text": ...}, ...]
-            return "\n".join(p if isinstance(p, str) else str(p.get("text", "")) if isinstance(p, dict) else ""
-                             for p in c)
+            return "\n".join(p if isinstance(p, str) else str(p.get("text", "")) if isinstance(p, dict)
+                             else "" for p in c)
         return "" if c is None else _as_text(c) or ""
     return m if isinstance(m, str) else _as_text(m) or ""
 
@@ -251,7 +253,8 @@ def example_row(idx: int, rec: dict, path: Path | str = "<grades>", lineno: int 
     failed = exc is not None and exc != ""
     grades = [0.0] if failed else _grades(rec.get("correct"))
     if grades is None:
-        raise ParseError(path, lineno, f"`correct` must be a list of 0/1 grades, got {_clip(repr(rec.get('correct')), 60)}")
+        got = _clip(repr(rec.get("correct")), 60)
+        raise ParseError(path, lineno, f"`correct` must be a list of 0/1 grades, got {got}")
     tag = None
     if not grades:  # graded nothing: no valid answer
         grades, tag = [0.0], "no_grade"
@@ -500,7 +503,8 @@ def plan(args: argparse.Namespace, summary: Summary, folders: list[Folder] | Non
         if args.with_examples:
             for g in sorted(folder.names):
                 if g.endswith(GRADES_SUFFIX) and g[: -len(GRADES_SUFFIX)] + SCORES_SUFFIX not in folder.names:
-                    summary.skipped.append((os.path.join(folder.path, g), "grades file without a scores file"))
+                    orphan = os.path.join(folder.path, g)
+                    summary.skipped.append((orphan, "grades file without a scores file"))
         yield jobs
 
 
@@ -635,13 +639,15 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--owner", default="backfill", help="owner name (default: backfill)")
     ap.add_argument("--training-step", type=int, default=None, help="override auto-detected step")
     ap.add_argument("--checkpoint-id", default=None, help="override auto-generated checkpoint ID")
-    ap.add_argument("--primary-metric", default=None, help="which metric is primary (default: first key in YAML)")
+    ap.add_argument("--primary-metric", default=None,
+                    help="which metric is primary (default: first key in YAML)")
     ap.add_argument("--dashboard-url", default=None, help="dashboard base URL (else EVAL360_DASHBOARD_URL, "
                                                          "else the env file)")
     ap.add_argument("--token", default=None, help="ingest bearer token (else EVAL360_DASHBOARD_TOKEN, "
                                                   "else the env file)")
-    ap.add_argument("--env-file", default=None, help="env file with EVAL360_DASHBOARD_URL/TOKEN "
-                                                     "(default: EVAL360_DASHBOARD_ENV_FILE or the shared one)")
+    ap.add_argument("--env-file", default=None,
+                    help="env file with EVAL360_DASHBOARD_URL/TOKEN "
+                         "(default: EVAL360_DASHBOARD_ENV_FILE or the shared one)")
     ap.add_argument("--recursive", action="store_true",
                     help="walk the whole tree and import every folder with scores files (nested step-*/ "
                          "folders or flat checkpoint folders) under this one model id")
@@ -660,7 +666,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--examples-per-call", type=int, default=MAX_EXAMPLES_PER_CALL,
                     help=f"example rows per request (default and max {MAX_EXAMPLES_PER_CALL})")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
-    ap.add_argument("--quiet", "-q", action="store_true", help="print only failures and the last summary line")
+    ap.add_argument("--quiet", "-q", action="store_true",
+                    help="print only failures and the last summary line")
     return ap
 
 
@@ -806,7 +813,8 @@ def print_summary(s: Summary, args: argparse.Namespace, stream=None, limit: int 
     verb = "would import" if args.dry_run else "imported"
     rate = s.files / s.seconds if s.seconds > 0 else 0.0
     ex = f", {s.example_rows} example rows from {s.example_files} grades files" if args.with_examples else ""
-    print(f"backfill {args.model_id}: {s.files} scores files in {s.folders} folders; {verb} {s.imported}{ex}; "
+    print(f"backfill {args.model_id}: {s.files} scores files in {s.folders} folders; "
+          f"{verb} {s.imported}{ex}; "
           f"skipped {len(s.skipped)}; failed {len(s.failed)}; {s.seconds:.1f}s ({rate:.0f} files/s)",
           file=stream)
 

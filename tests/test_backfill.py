@@ -93,7 +93,8 @@ def grade_records(rng: random.Random, dataset: str, n: int, samples: int, *, fai
                                for g in range(samples)],
                "parsed_answer": str(i), "picked": samples - 1}
         if fail_every and i % fail_every == fail_every - 1:
-            rec.update({"generations": [], "correct": [1], "exception": "TimeoutError: generation exceeded 600s",
+            rec.update({"generations": [], "correct": [1],
+                        "exception": "TimeoutError: generation exceeded 600s",
                         "trace": "Traceback (most recent call last): ..."})
             means.append(0.0)
         else:
@@ -142,7 +143,8 @@ def counts(db) -> dict:
 def test_parse_quirky_scores_file():
     m = bf.read_scores(FIXTURES / "quirky_scores.yaml")
     assert list(m) == ["accuracy (avg over 32)", "bootstrap_std (avg over 32)", "accuracy (pass@1)",
-                       "accuracy (pass@32)", "hard accuracy: level 5 (avg over 8)", "physics accuracy (pass@1)",
+                       "accuracy (pass@32)", "hard accuracy: level 5 (avg over 8)",
+                       "physics accuracy (pass@1)",
                        "summarization rougeL", 'say "hi" rate', "overflow"]
     assert m["accuracy (avg over 32)"] == 0.8145833333333333
     assert m["accuracy (pass@32)"] == 1.0
@@ -152,7 +154,8 @@ def test_parse_quirky_scores_file():
     assert m['say "hi" rate'] == -0.5 and m["overflow"] == math.inf
     # A YAML 1.1 parser reads `1e-05` and `nan` as strings: why the backfill has its own line parser.
     loaded = yaml.safe_load((FIXTURES / "quirky_scores.yaml").read_text())
-    assert loaded["hard accuracy: level 5 (avg over 8)"] == "1e-05" and loaded["summarization rougeL"] == "nan"
+    assert loaded["hard accuracy: level 5 (avg over 8)"] == "1e-05"
+    assert loaded["summarization rougeL"] == "nan"
 
 
 @pytest.mark.parametrize("text, line", [
@@ -193,7 +196,8 @@ def test_example_row_rules():
     assert r["input_preview"] == "P" * 200 and r["output_preview"] == ("second " + "y" * 400)[:200]
     assert (r["topic"], r["difficulty"], r["subtask"], r["ground_truth"]) == ("algebra", "3", None, "42")
     assert r["error_tag"] is None and r["metadata"]["id"] == "q7"
-    failed = bf.example_row(0, {"correct": [1, 1], "exception": "ValueError: bad\nmore", "completion_input": "c"})
+    failed = bf.example_row(0, {"correct": [1, 1], "exception": "ValueError: bad\nmore",
+                                "completion_input": "c"})
     assert failed["score"] == 0.0 and failed["correct"] is False and failed["error_tag"] == "ValueError"
     assert failed["input_preview"] == "c" and failed["metadata"]["exception"].startswith("ValueError: bad")
 
@@ -287,7 +291,8 @@ def test_training_step_and_checkpoint_id_override(server, db, tmp_path):
         {"checkpoint_id": "ds__step-7000", "training_step": 7000}]
     d2 = tmp_path / "output" / "final"
     write_scores(d2, "bbh", {"accuracy (avg over 1)": 0.9})
-    assert run_backfill(server, "--output-dir", str(d2), "--model-id", "ds", "--checkpoint-id", "ds__rc1") == 0
+    assert run_backfill(server, "--output-dir", str(d2), "--model-id", "ds",
+                        "--checkpoint-id", "ds__rc1") == 0
     assert {c["checkpoint_id"] for c in q(db, "select checkpoint_id from checkpoints")} == {"ds__step-7000",
                                                                                              "ds__rc1"}
 
@@ -300,7 +305,8 @@ def test_nan_is_kept_as_no_value(server, db, tmp_path):
     res = {r["metric_name"]: r for r in q(db, "select * from eval_results")}
     assert len(res) == 5
     assert res["accuracy (avg over 32)"]["metric_value"] is None
-    assert res["accuracy (avg over 32)"]["value_note"] == "nan" and res["accuracy (avg over 32)"]["is_primary"]
+    assert res["accuracy (avg over 32)"]["value_note"] == "nan"
+    assert res["accuracy (avg over 32)"]["is_primary"]
     assert res["accuracy (pass@32)"]["metric_value"] == 1e-05 and res["count"]["metric_value"] == 3.0
 
 
@@ -316,7 +322,8 @@ def test_malformed_and_empty_files_do_not_stop_the_others(server, db, tmp_path, 
     err = capsys.readouterr().err
     assert f"{bad}: line 3:" in err
     assert "empty scores file" in err and "skipped 2" in err and "failed 1" in err
-    assert sorted(r["dataset_name"] for r in q(db, "select dataset_name from eval_runs")) == ["good", "zz-good"]
+    stored = sorted(r["dataset_name"] for r in q(db, "select dataset_name from eval_runs"))
+    assert stored == ["good", "zz-good"]
 
 
 def test_only_empty_files_is_success(server, db, tmp_path):
@@ -441,7 +448,8 @@ def test_small_batches_and_a_refused_result(server, db, tmp_path, capsys):
     # An earlier scheduler post made `k2-think-v2__checkpoint_0005000` an alias of step 6000: the
     # backfill's result for that folder is refused (409); the rest of its batch still goes in.
     r = httpx.post(f"{server}/api/ingest/eval-result", headers={"Authorization": f"Bearer {INGEST}"}, json={
-        "model_id": MODEL, "display_name": MODEL, "owner": "x", "checkpoint_id": f"{MODEL}__checkpoint_0005000",
+        "model_id": MODEL, "display_name": MODEL, "owner": "x",
+        "checkpoint_id": f"{MODEL}__checkpoint_0005000",
         "training_step": 6000, "dataset_name": "zzz", "metrics": {"accuracy": 0.1}})
     assert r.status_code == 200, r.text
     out = tmp_path / "output"
@@ -450,13 +458,15 @@ def test_small_batches_and_a_refused_result(server, db, tmp_path, capsys):
     for name in names:
         for i in range(6):
             write_scores(out / name, f"ds-{i}", {"accuracy (avg over 1)": rng.random()})
-    rc = run_backfill(server, "--output-dir", str(out), "--model-id", MODEL, "--recursive", "--batch-size", "5",
+    rc = run_backfill(server, "--output-dir", str(out), "--model-id", MODEL, "--recursive",
+                      "--batch-size", "5",
                       "--workers", "3")
     assert rc == 1
     err = capsys.readouterr().err
     assert "failed 6" in err and "HTTP 409" in err
-    steps = {r["training_step"]: r["n"] for r in q(db, "select c.training_step, count(*) n from eval_runs r "
-                                                        "join checkpoints c using (checkpoint_id) group by 1")}
+    rows = q(db, "select c.training_step, count(*) n from eval_runs r "
+                 "join checkpoints c using (checkpoint_id) group by 1")
+    steps = {r["training_step"]: r["n"] for r in rows}
     assert steps == {1000: 6, 2000: 6, 6000: 1, 7000: 6}
 
 
@@ -470,7 +480,8 @@ def test_exit_codes(server, db, tmp_path, capsys):
         run_backfill(server, "--output-dir", str(tmp_path / "missing"), "--model-id", MODEL)
     assert e.value.code == 2
     with pytest.raises(SystemExit) as e:
-        run_backfill(server, "--output-dir", str(d), "--model-id", MODEL, "--recursive", "--training-step", "5")
+        run_backfill(server, "--output-dir", str(d), "--model-id", MODEL, "--recursive",
+                     "--training-step", "5")
     assert e.value.code == 2
     assert run_backfill(None, "--output-dir", str(d), "--model-id", MODEL) == 2  # no URL, no token
     empty = tmp_path / "empty"
@@ -501,7 +512,8 @@ def test_match_picks_one_models_flat_folders(server, db, tmp_path):
     assert run_backfill(server, "--output-dir", str(out), "--model-id", "k2moe375b-mid1", "--recursive",
                         "--match", "k2moe375b-mid1-*") == 0
     ck = q(db, "select checkpoint_id, model_id, training_step from checkpoints order by training_step")
-    assert [(c["model_id"], c["training_step"]) for c in ck] == [("k2moe375b-mid1", 1000), ("k2moe375b-mid1", 2000)]
+    assert [(c["model_id"], c["training_step"]) for c in ck] == [
+        ("k2moe375b-mid1", 1000), ("k2moe375b-mid1", 2000)]
 
 
 def test_grades_without_scores_is_skipped(server, db, tmp_path, capsys):
