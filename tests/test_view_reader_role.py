@@ -19,7 +19,7 @@ def test_one_view_per_file_with_its_grain(path):
     names = re.findall(r"create or replace view (\w+)", text)
     assert names == [path.stem], "exactly one `create or replace view`, named as the file"
     first = text.splitlines()[0]
-    assert first.startswith(f"-- {path.stem}: one row per "), "header comment giving the grain"
+    assert first.startswith(f"-- {path.stem}: grain = one row per "), "header comment giving the grain"
 
 
 def test_docs_list_every_view():

@@ -195,3 +195,40 @@ def test_facts_equal_a_rebuild_after_ingest_through_the_api(client, db, ingest_h
     live = _facts(db)
     assert q(db, "select metric_value from score_facts where eval_run_id = 'rerun-a2'") == [{"metric_value": 0.62}]
     assert live == _rebuilt(db)
+
+
+def test_concurrent_checkpoints_of_one_model_keep_facts_right(db):
+    """Two writers posting different checkpoints of the same model × dataset at once: no key
+    collision in model_dataset_facts, and the facts end equal to a rebuild."""
+    import threading
+
+    seed(db)
+    errors: list[Exception] = []
+    barrier = threading.Barrier(2)
+
+    def writer(offset: int) -> None:
+        try:
+            with psycopg.connect(db, autocommit=True) as c:
+                for i in range(15):
+                    step = 1000 + 10 * i + offset
+                    barrier.wait(timeout=30)
+                    with c.transaction():
+                        c.execute("insert into checkpoints (checkpoint_id, model_id, training_step) "
+                                  "values (%s, 'm1', %s)", (f"m1__step-{step}", step))
+                        c.execute("insert into eval_runs (eval_run_id, checkpoint_id, model_id, dataset_name) "
+                                  "values (%s, %s, 'm1', 'dsA')", (f"c{step}", f"m1__step-{step}"))
+                        c.execute("insert into eval_results (eval_run_id, metric_name, metric_value, is_primary) "
+                                  "values (%s, 'accuracy', %s, true)", (f"c{step}", 0.5 + i / 100))
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(o,)) for o in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    live = _facts(db)
+    latest = q(db, "select eval_run_id from v_latest_scores where model_id = 'm1' and dataset_name = 'dsA'")
+    assert latest == [{"eval_run_id": "c1142"}]
+    assert live == _rebuilt(db)

@@ -1,4 +1,4 @@
--- v_best_scores: one row per model × dataset with a score.
+-- v_best_scores: grain = one row per model × dataset with a score.
 -- The best primary score over the model's checkpoints (max, or min where lower is better):
 -- a maximum over noisy values, so optimistic; n_checkpoints_scored says over how many it was taken.
 -- Which run that is comes from model_dataset_facts (kept by triggers).

@@ -1,4 +1,4 @@
--- v_checkpoints: one row per checkpoint.
+-- v_checkpoints: grain = one row per checkpoint.
 -- The checkpoint's columns plus counts of its current eval runs (all, completed) and its last eval time.
 create or replace view v_checkpoints as
 select c.checkpoint_id, c.model_id, c.training_step, c.checkpoint_path, c.metadata, c.training_run,

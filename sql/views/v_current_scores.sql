@@ -1,4 +1,4 @@
--- v_current_scores: one row per checkpoint × dataset (its current eval run, any status).
+-- v_current_scores: grain = one row per checkpoint × dataset (its current eval run, any status).
 -- The primary metric with n and the stored interval, the model's names and type, the dataset's
 -- direction, and the run's example sums (null without example rows) for a bootstrap interval.
 -- Reads score_facts (kept by triggers from eval_runs, eval_results, checkpoints and models).

@@ -1,4 +1,4 @@
--- v_datasets: one row per dataset (named by a current eval run or by benchmark metadata).
+-- v_datasets: grain = one row per dataset (named by a current eval run or by benchmark metadata).
 -- Its benchmark metadata (category 'uncategorized' when none), how many models have a current run
 -- on it and how many (model, checkpoint) scores it has. Counts come from model_dataset_facts.
 create or replace view v_datasets as

@@ -1,4 +1,4 @@
--- v_eval_runs: one row per eval run (current or superseded).
+-- v_eval_runs: grain = one row per eval run (current or superseded).
 -- Provenance (formats.md §4), the checkpoint's step, the model's names, the primary value and example counts.
 create or replace view v_eval_runs as
 select r.eval_run_id, r.checkpoint_id, r.model_id, m.display_name, m.model_type, m.owner, c.training_step,

@@ -1,4 +1,4 @@
--- v_example_pair_stats: one row per (eval run a, eval run b) of the same dataset, both with example rows.
+-- v_example_pair_stats: grain = one row per (eval run a, eval run b) of the same dataset, both with example rows.
 -- Paired counts for McNemar from the runs' outcome bits (example_run_stats): examples present on
 -- both sides, wrong→right and right→wrong. An outcome is is_correct, else score >= 0.5; for
 -- fractional scores use v_example_pair_sums. Always filter on both run ids (one pair at a time:

@@ -1,4 +1,4 @@
--- v_example_pair_sums: one row per (eval run a, eval run b) of the same dataset sharing example indexes.
+-- v_example_pair_sums: grain = one row per (eval run a, eval run b) of the same dataset sharing example indexes.
 -- From the example rows themselves: paired counts and sums of score differences
 -- (b - a) for a paired t-test on fractional scores. Slow on big runs: always filter on both run ids.
 create or replace view v_example_pair_sums as

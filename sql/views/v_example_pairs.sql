@@ -1,4 +1,4 @@
--- v_example_pairs: one row per (eval run a, eval run b, example index) for two runs of the same dataset.
+-- v_example_pairs: grain = one row per (eval run a, eval run b, example index) for two runs of the same dataset.
 -- The example's outcome on both sides (correct = is_correct, else score >= 0.5) and its flip:
 -- 'right_to_wrong', 'wrong_to_right' or 'same'. Always filter on both run ids.
 create or replace view v_example_pairs as

@@ -1,4 +1,4 @@
--- v_example_slices: one row per eval run × slice dimension (topic, difficulty, subtask) × slice value.
+-- v_example_slices: grain = one row per eval run × slice dimension (topic, difficulty, subtask) × slice value.
 -- Example counts, correct counts and mean score in the slice; a missing label is 'unspecified'.
 create or replace view v_example_slices as
 select eval_run_id, 'topic'::text as dimension, coalesce(topic, 'unspecified') as slice,

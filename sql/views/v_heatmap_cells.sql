@@ -1,4 +1,4 @@
--- v_heatmap_cells: one row per model × dataset that has at least one current eval run.
+-- v_heatmap_cells: grain = one row per model × dataset that has at least one current eval run.
 -- The cell's status comes from the newest evaluated checkpoint (any run status):
 -- its run status, or 'stale' when it is completed but older than the model's latest checkpoint.
 -- The score is the latest valued one (as v_latest_scores), with the checkpoint and step it comes

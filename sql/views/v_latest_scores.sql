@@ -1,4 +1,4 @@
--- v_latest_scores: one row per model × dataset with a score.
+-- v_latest_scores: grain = one row per model × dataset with a score.
 -- The score at the model's highest-step checkpoint that has a completed, valued primary score
 -- (score_choice 'latest'); n_checkpoints_scored counts the checkpoints scored on that dataset.
 -- Which run that is comes from model_dataset_facts (kept by triggers).

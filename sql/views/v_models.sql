@@ -1,4 +1,4 @@
--- v_models: one row per model.
+-- v_models: grain = one row per model.
 -- The model's columns plus its checkpoint count, latest checkpoint (highest step) and last eval time.
 create or replace view v_models as
 select m.model_id, m.display_name, m.model_type, m.owner, m.param_count, m.is_pinned, m.created_at,

@@ -1,4 +1,4 @@
--- v_primary_results: one row per checkpoint × dataset (its current eval run) with a primary metric.
+-- v_primary_results: grain = one row per checkpoint × dataset (its current eval run) with a primary metric.
 -- The seed's result shape (formats.md §6) for the primary metric only, plus step, model and status:
 -- the compact default of a model's scores. Reads score_facts; result_json is the same row as JSON text.
 create or replace view v_primary_results as

@@ -1,4 +1,4 @@
--- v_results: one row per checkpoint × dataset × metric of the current eval run.
+-- v_results: grain = one row per checkpoint × dataset × metric of the current eval run.
 -- The seed's "result" shape (formats.md §6) plus step, model, run status and whether the metric is a score.
 create or replace view v_results as
 select r.checkpoint_id, r.dataset_name, e.metric_name, e.metric_value, e.is_primary, r.eval_config,

@@ -1,4 +1,4 @@
--- v_run_example_stats: one row per eval run that has example rows.
+-- v_run_example_stats: grain = one row per eval run that has example rows.
 -- Counts and sums of its examples (kept by triggers in example_run_stats), with the mean and accuracy.
 create or replace view v_run_example_stats as
 select s.eval_run_id, s.n_examples, s.n_graded, s.n_correct, s.score_sum, s.score_sumsq,
