@@ -244,6 +244,18 @@ def wilson_interval_array(p: Sequence[float], n: Sequence[float], z: float = Z95
     return lo, hi
 
 
+def _binom_ppf(q: float, n: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Binomial quantile, as scipy.stats.binom.ppf computes it (from bdtrik, then one step down if
+    the cdf allows), without the distribution object's per-call overhead."""
+    with np.errstate(invalid="ignore"):
+        k = np.ceil(sc.bdtrik(q, n, p))
+        k1 = np.maximum(k - 1, 0)
+        out = np.where(sc.bdtr(k1, n, p) >= q, k1, k)
+    out = np.where(p <= 0, 0.0, out)
+    out = np.where(p >= 1, n, out)
+    return np.clip(out, 0, n)
+
+
 def bootstrap_binary_interval(k: Sequence[float], n: Sequence[float],
                               level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """Percentile-bootstrap interval of the mean of n 0/1 outcomes with k successes, without resampling.
@@ -257,8 +269,8 @@ def bootstrap_binary_interval(k: Sequence[float], n: Sequence[float],
     a = (1 - level) / 2
     with np.errstate(divide="ignore", invalid="ignore"):
         p = np.where(n > 0, k / n, np.nan)
-        lo = st.binom.ppf(a, n, p) / n
-        hi = st.binom.ppf(1 - a, n, p) / n
+        lo = _binom_ppf(a, n, p) / n
+        hi = _binom_ppf(1 - a, n, p) / n
     bad = ~(n > 0)
     lo[bad] = np.nan
     hi[bad] = np.nan

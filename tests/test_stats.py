@@ -190,3 +190,19 @@ def test_trend_p_value_matches_linregress():
     steps = [1000, 2000, 3000, 4000, 5000]
     values = [0.40, 0.43, 0.41, 0.47, 0.46]
     assert stats.trend(steps, values).p_value == pytest.approx(st.linregress(np.array(steps) / 1000, values).pvalue)
+
+
+@pytest.mark.parametrize("k,n", [(0, 20), (20, 20), (1, 1), (0, 1), (3, 7), (512, 1000), (9999, 10000)])
+def test_bootstrap_binary_edges_match_binom_ppf(k, n):
+    lo, hi = stats.bootstrap_binary_interval([k], [n])
+    assert lo[0] == st.binom(n, k / n).ppf(0.025) / n
+    assert hi[0] == st.binom(n, k / n).ppf(0.975) / n
+
+
+def test_bootstrap_binary_matches_binom_ppf_on_many_counts():
+    rng = np.random.default_rng(12)
+    n = rng.integers(1, 5000, 400)
+    k = rng.integers(0, n + 1)
+    lo, hi = stats.bootstrap_binary_interval(k, n)
+    assert np.array_equal(lo, st.binom.ppf(0.025, n, k / n) / n)
+    assert np.array_equal(hi, st.binom.ppf(0.975, n, k / n) / n)
