@@ -445,7 +445,6 @@ def diagnosis(conn: psycopg.Connection, model_id: str, *, window: int = 5, alpha
                                 and training_step is not null
                               order by training_step desc nulls last limit %s) s
                             order by s.dataset_name, s.training_step""", (sorted(datasets), model_id, window))
-    _with_intervals(series)
     ser_by: dict[str, list[dict]] = {}
     for s in series:
         ser_by.setdefault(s["dataset_name"], []).append(s)

@@ -37,12 +37,10 @@ def test_reader_sees_views_not_tables(db):
         for v in views:
             c.execute(f'select * from "{v}" limit 1').fetchall()
         for table in ("models", "eval_runs", "example_results", "score_facts", "model_dataset_facts", "webhooks"):
-            with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                with c.transaction():
-                    c.execute(f"select * from {table} limit 1")
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            with c.transaction():
-                c.execute("insert into suites (suite_id, display_name) values ('x', 'x')")
+            with pytest.raises(psycopg.errors.InsufficientPrivilege), c.transaction():
+                c.execute(f"select * from {table} limit 1")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), c.transaction():
+            c.execute("insert into suites (suite_id, display_name) values ('x', 'x')")
 
 
 def test_reader_has_a_statement_timeout(db):
