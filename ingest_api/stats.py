@@ -277,6 +277,25 @@ def bootstrap_binary_interval(k: Sequence[float], n: Sequence[float],
     return lo, hi
 
 
+_BINARY_CACHE: dict[tuple[float, float], tuple[float, float]] = {}
+_BINARY_CACHE_MAX = 200_000
+
+
+def _cached_binary_intervals(k: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """bootstrap_binary_interval, memoised on (k, n): a pure function of the counts, and the same
+    runs are shown again and again (heatmap, leaderboard, diagnosis)."""
+    keys = list(zip(k.tolist(), n.tolist()))
+    miss = [i for i, key in enumerate(keys) if key not in _BINARY_CACHE]
+    if miss:
+        lo_m, hi_m = bootstrap_binary_interval(k[miss], n[miss])
+        if len(_BINARY_CACHE) + len(miss) > _BINARY_CACHE_MAX:
+            _BINARY_CACHE.clear()
+        for i, a, b in zip(miss, lo_m.tolist(), hi_m.tolist()):
+            _BINARY_CACHE[keys[i]] = (a, b)
+    pairs = [_BINARY_CACHE[key] for key in keys]
+    return np.array([a for a, _ in pairs], dtype=float), np.array([b for _, b in pairs], dtype=float)
+
+
 def bootstrap_normal_interval(score_sum: Sequence[float], score_sumsq: Sequence[float], n: Sequence[float],
                               z: float = Z95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bootstrap interval of a mean of fractional per-example scores from its sufficient statistics.
@@ -336,7 +355,7 @@ def score_intervals(rows: list[dict], *, value_key: str = "metric_value",
         n = np.array([rows[i]["n_graded"] for i in boot_bin], dtype=float)
         # Successes from the score sum: scores are 0/1 here, so this is the correct count.
         k = np.array([rows[i]["score_sum"] for i in boot_bin], dtype=float)
-        lo, hi = bootstrap_binary_interval(k, n)
+        lo, hi = _cached_binary_intervals(k, n)
         p = k / n
         fill(boot_bin, n, lo, hi, np.sqrt(p * (1 - p) / n), "bootstrap")
     if boot_frac:
