@@ -739,7 +739,8 @@ def run_examples(conn: psycopg.Connection, eval_run_id: str, *, correct: bool | 
              or ground_truth ilike %(q)s)""")
     p = {"r": eval_run_id, "c": correct, "t": topic, "d": difficulty, "s": subtask,
          "q": _like(search) if search else None, "lim": limit, "off": offset}
-    agg = _one(conn, sql.SQL("select count(*) as total, count(*) filter (where is_correct) as correct_count "
+    agg = _one(conn, sql.SQL("select count(*) as total, "
+                             "count(*) filter (where coalesce(is_correct, score >= 0.5)) as correct_count "
                              "from example_results where {w}").format(w=where), p)
     rows = _rows(conn, sql.SQL("""select id, eval_run_id, example_idx, is_correct as correct, score,
                                          input_preview, output_preview, ground_truth, error_tag, difficulty,
@@ -759,8 +760,11 @@ def run_slices(conn: psycopg.Connection, eval_run_id: str, *, alpha: float = ALP
     rows = _rows(conn, """select dimension, slice, n_examples, n_correct, n_graded, score_sum, score_sumsq,
                                  n_fractional from v_example_slices where eval_run_id = %s
                           order by dimension, slice""", (eval_run_id,))
-    tot = _one(conn, "select n_examples, n_correct, n_graded, score_sum from v_run_example_stats "
-                     "where eval_run_id = %s", (eval_run_id,))
+    # Run totals from one dimension's slices (each dimension partitions the run), so slice and
+    # total counts agree by construction.
+    topic = [r for r in rows if r["dimension"] == "topic"]
+    tot = {"n_examples": sum(r["n_examples"] for r in topic), "n_correct": sum(r["n_correct"] for r in topic)} \
+        if topic else None
     ivs = stats.score_intervals([{**r, "metric_value": (r["score_sum"] / r["n_graded"]) if r["n_graded"] else None}
                                  for r in rows])
     n_all = tot["n_examples"] if tot else 0

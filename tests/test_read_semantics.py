@@ -277,3 +277,16 @@ def test_eval_run_provenance(client, ingest_headers):
         assert run[k] == v
     ref = st.binomtest(round(0.8145833333333333 * 30), 30)  # noqa: F841 - documents the n behind the interval
     assert run["interval"]["interval_method"] == "wilson" and run["interval"]["n"] == 30
+
+
+def test_score_only_examples_count_as_right_from_half(client, data, ingest_headers):
+    run = data["b2_gsm"]
+    post_examples(client, ingest_headers, run, [0.75, 0.25, 0.5, 1.0, 0.0], topic=lambda i: "t")
+    sl = get(client, f"/api/eval-runs/{run}/slices")
+    assert (sl["total"], sl["correct"]) == (5, 3)
+    assert sl["by_topic"]["t"]["mean_score"] == pytest.approx(0.5)
+    ex = get(client, f"/api/eval-runs/{run}/examples")
+    assert (ex["total"], ex["correct_count"]) == (5, 3)
+    assert get(client, f"/api/eval-runs/{run}/examples?correct=true")["total"] == 3
+    run_row = get(client, f"/api/eval-runs/{run}")["eval_run"]
+    assert run_row["interval"]["interval_method"] == "bootstrap" and run_row["interval"]["n"] == 5
