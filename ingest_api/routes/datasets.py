@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Response
 from .. import queries
 from ..deps import ConnDep
 from ..errors import not_found
-from .models import ScoreQ, StepQ, reply, score_choice
+from .models import ScoreQ, StepQ, example_response, reply, score_choice
 
 router = APIRouter(prefix="/api", tags=["datasets"])
 
@@ -21,7 +21,11 @@ def get_datasets(conn: ConnDep) -> Response:
     return reply({"datasets": [r["dataset_name"] for r in rows], "details": rows})
 
 
-@router.get("/datasets/{dataset_name}/leaderboard")
+@router.get("/datasets/{dataset_name}/leaderboard", responses=example_response({"dataset_name": "gsm8k", "score_choice": "latest", "leaderboard": [
+    {"model_id": "k2-think-v2", "display_name": "K2 Think v2", "model_type": "training", "score": 0.6,
+     "metric_value": 0.6, "metric_name": "accuracy", "checkpoint_id": "k2-think-v2__step-2000", "training_step": 2000,
+     "n": 100, "ci_lower": 0.50, "ci_upper": 0.69, "interval_method": "wilson", "rank": 1, "tie_group": 1,
+     "is_tied": True, "p_vs_group_leader": None}]}))
 def get_leaderboard(
     dataset_name: Annotated[str, Path(min_length=1, max_length=256)], conn: ConnDep,
     score: ScoreQ = None, step: StepQ = None,

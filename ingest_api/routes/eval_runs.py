@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Response
 from .. import queries
 from ..deps import ConnDep
 from ..errors import not_found
-from .models import reply
+from .models import example_response, reply
 
 router = APIRouter(prefix="/api", tags=["eval-runs"])
 
@@ -44,7 +44,10 @@ def get_eval_run_examples(
     return reply(out)
 
 
-@router.get("/eval-runs/{eval_run_id}/slices")
+@router.get("/eval-runs/{eval_run_id}/slices", responses=example_response({"eval_run_id": "run-1", "by_topic": {"geometry": {"total": 100, "correct": 21, "accuracy": 0.21,
+    "ci_lower": 0.13, "ci_upper": 0.29}}, "by_difficulty": {}, "by_subtask": {},
+    "error_concentration": "failures concentrate in topic 'geometry' (0.210 vs 0.630 elsewhere, 34% of failures, "
+                           "q=0.001)"}))
 def get_eval_run_slices(
     eval_run_id: RunId, conn: ConnDep,
     alpha: Annotated[float, Query(gt=0, lt=0.5, description="false discovery rate for 'worse than the rest'")] = 0.05,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from .. import queries
 from ..deps import ConnDep
 from ..errors import not_found
-from .models import ScoreQ, StepQ, reply, score_choice
+from .models import ScoreQ, StepQ, example_response, reply, score_choice
 
 router = APIRouter(prefix="/api", tags=["heatmap"])
 
@@ -33,7 +33,12 @@ def build_heatmap(conn, *, suite_id: str | None, score: str | None, step: int | 
     return out
 
 
-@router.get("/heatmap")
+@router.get("/heatmap", responses=example_response({"score_choice": "latest", "models": [{"model_id": "k2-think-v2", "display_name": "K2 Think v2",
+    "model_type": "training", "owner": "varad"}], "datasets": ["gsm8k"],
+    "matrix": {"k2-think-v2": {"gsm8k": {"score": 0.6, "status": "stale", "eval_run_id": "run-1",
+                                         "checkpoint_id": "k2-think-v2__step-2000", "training_step": 2000,
+                                         "n": 100, "ci_lower": 0.5, "ci_upper": 0.69, "interval_method": "wilson"}}},
+    "coverage": {"k2-think-v2": {"evaluated": 1, "total": 1, "missing": []}}, "categories": {"math": ["gsm8k"]}}))
 def get_heatmap(
     conn: ConnDep, score: ScoreQ = None, step: StepQ = None,
     suite: Annotated[str | None, Query(min_length=1, max_length=256, description="only this suite's datasets")] = None,

@@ -37,7 +37,8 @@ def score_choice(score: str | None, step: int | None) -> str:
     return score
 
 
-def _json(example: dict) -> dict:
+def example_response(example: dict) -> dict:
+    """OpenAPI `responses` with an example reply."""
     return {200: {"content": {"application/json": {"example": example}}}}
 
 
@@ -47,13 +48,13 @@ _MODEL_EX = {"model_id": "k2-think-v2", "display_name": "K2 Think v2", "model_ty
              "last_eval_at": "2026-11-26T12:00:00+00:00"}
 
 
-@router.get("/models", responses=_json({"models": [_MODEL_EX]}))
+@router.get("/models", responses=example_response({"models": [_MODEL_EX]}))
 def get_models(conn: ConnDep, model_type: ModelType = None, owner: Owner = None) -> Response:
     """List models (filters: model_type, owner) with checkpoint count and latest checkpoint."""
     return reply({"models": queries.list_models(conn, model_type=model_type, owner=owner)})
 
 
-@router.get("/models/{model_id}", responses=_json({"model": _MODEL_EX, "checkpoints": [
+@router.get("/models/{model_id}", responses=example_response({"model": _MODEL_EX, "checkpoints": [
     {"checkpoint_id": "k2-think-v2__step-5000", "model_id": "k2-think-v2", "training_step": 5000,
      "checkpoint_path": "/ckpt/step-5000", "metadata": {}, "training_run": "rl", "recipe_tags": ["rl"],
      "created_at": "2026-11-26T12:00:00+00:00", "n_datasets": 40, "n_completed": 40}]}))
@@ -65,7 +66,7 @@ def get_model(model_id: ModelId, conn: ConnDep) -> Response:
     return reply(out)
 
 
-@router.get("/models/{model_id}/scores", responses=_json({"model_id": "k2-think-v2", "metrics": "primary",
+@router.get("/models/{model_id}/scores", responses=example_response({"model_id": "k2-think-v2", "metrics": "primary",
                                                           "count": 1, "scores": [{
     "checkpoint_id": "k2-think-v2__step-5000", "dataset_name": "aime-2026", "metric_name": "accuracy (avg over 32)",
     "metric_value": 0.81, "is_primary": True, "eval_config": {}, "eval_run_id": "run-1", "sample_count": 30,
@@ -87,7 +88,19 @@ def get_model_scores(
     return Response(out, media_type="application/json")
 
 
-@router.get("/models/{model_id}/diagnosis")
+@router.get("/models/{model_id}/diagnosis", responses=example_response({
+    "model_id": "k2-think-v2", "display_name": "K2 Think v2", "model_type": "training",
+    "latest_checkpoint": "k2-think-v2__step-100000", "latest_step": 100000, "best_overall_step": 96000,
+    "best_overall": {"checkpoint_id": "k2-think-v2__step-96000", "training_step": 96000, "mean_score": 0.61,
+                     "n_datasets": 38, "common_datasets": ["aime-2026", "..."], "n_checkpoints_compared": 40,
+                     "n_checkpoints_excluded": 60},
+    "best_per_dataset": {"aime-2026": 98000},
+    "scores": {"aime-2026": {"value": 0.81, "metric_name": "accuracy (avg over 32)", "ci_lower": 0.64,
+                             "ci_upper": 0.92, "stderr": 0.07, "n": 30, "interval_method": "bootstrap",
+                             "checkpoint_id": "k2-think-v2__step-100000", "training_step": 100000,
+                             "baseline_best": 0.77, "baseline_model": "gpt-4o", "gap": 0.04,
+                             "significance": "likely_noise", "test": "mcnemar_exact", "p_value": 0.69,
+                             "q_value": 0.83, "trend": "up_slow", "baselines": []}}}))
 def get_model_diagnosis(
     model_id: ModelId, conn: ConnDep,
     window: Annotated[int, Query(ge=3, le=50, description="checkpoints in the trend fit")] = 5,
