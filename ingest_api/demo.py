@@ -137,7 +137,15 @@ def load_demo_data(url: str, *, scale: str = "small", seed: int = 0, with_exampl
 
         def post(model_id, dn, owner, mtype, cid, step, b, acc, n_ex, pc, examples_acc=None):
             nonlocal n_results, n_examples
-            obs = nrng.binomial(n_ex, min(max(acc, 0.0), 1.0)) / n_ex
+            correct = None
+            if examples_acc is not None and with_examples:
+                # Per-example outcomes from a latent difficulty per example (so neighbouring
+                # checkpoints agree on most examples); the posted score is their mean, as a grader's is.
+                p_ex = 1 / (1 + np.exp(-(examples_acc - latent[b.name])))
+                correct = nrng.random(b.n) < p_ex
+                obs = float(correct.mean())
+            else:
+                obs = nrng.binomial(n_ex, min(max(acc, 0.0), 1.0)) / n_ex
             r = EvalResultIn(
                 model_id=model_id, display_name=dn, owner=owner, model_type=mtype, checkpoint_id=cid,
                 training_step=step, dataset_name=b.name, metrics=_metrics(b, obs, rng), sample_count=n_ex,
@@ -150,17 +158,16 @@ def load_demo_data(url: str, *, scale: str = "small", seed: int = 0, with_exampl
             )
             out = store_eval_result(conn, r, source="demo", actor="demo")
             n_results += 1
-            if examples_acc is not None and with_examples:
-                ability = examples_acc
-                p_ex = 1 / (1 + np.exp(-(ability - latent[b.name])))
-                correct = nrng.random(b.n) < p_ex
+            if correct is not None:
                 tops = TOPICS.get(b.category, ["general"])
+                answers = [str((i * 7) % 97) for i in range(b.n)]
                 rows = [ExampleIn(
                     example_idx=i, correct=bool(correct[i]), score=float(correct[i]),
                     input_preview=f"[{b.name} #{i}] " + _question(b, i),
-                    output_preview=("The answer is " + str((i * 7) % 97)) if correct[i] else "I believe the answer is 12.",
-                    ground_truth=str((i * 7) % 97), error_tag=None if correct[i] else rng.choice(
-                        ["wrong_answer", "wrong_answer", "format_error", "timeout"]),
+                    output_preview=f"The answer is {answers[i]}" if correct[i] else "I believe the answer is 12.",
+                    ground_truth=answers[i],
+                    error_tag=None if correct[i] else rng.choice(["wrong_answer", "wrong_answer", "format_error",
+                                                                  "timeout"]),
                     topic=tops[i % len(tops)], difficulty=_difficulty(latent[b.name][i] - b.difficulty),
                     subtask=None, metadata={"source_row": i}) for i in range(b.n)]
                 n_examples += store_examples(conn, out.eval_run_id, rows, actor="demo")
@@ -195,7 +202,13 @@ def load_demo_data(url: str, *, scale: str = "small", seed: int = 0, with_exampl
                     acc = _sigmoid(ability - b.difficulty + 0.5)
                     post(model_id, dn, "external", "baseline", model_id, None, b, acc, b.n, None,
                          ability + 0.5 if (scale == "small" and b.n <= 1400) else None)
-    return (f"demo data ({scale}): {len(training)} training models, {len(BASELINES)} baselines, "
+        # Judge alerts and promotions now, so the demo shows them at once (the loader writes
+        # without the API, whose ingest hook would have judged each result as it arrived).
+        from .alerts import rejudge_all
+
+        rejudge_all(conn)
+        n_alerts = conn.execute("select count(*) as n from alerts where resolved_at is null").fetchone()["n"]
+    return (f"demo data ({scale}): {n_alerts} open alerts, {len(training)} training models, {len(BASELINES)} baselines, "
             f"{len(benches)} datasets, {n_results} eval results, {n_examples} example rows "
             f"in {time.time() - t0:.1f}s")
 
