@@ -260,3 +260,14 @@ def test_model_scores_json_equals_the_dict_query(client, data, db):
             as_dicts = norm(json.loads(queries.dumps(queries.model_scores(c, "alpha", metrics=metrics))))
             assert as_json == as_dicts and as_json["count"] == len(as_json["scores"]) > 0
         assert queries.model_scores_json(c, "nope") is None
+
+
+def test_model_scores_columns_shape_holds_the_same_values(client, data):
+    rows = get(client, "/api/models/alpha/scores?metrics=all")
+    cols = get(client, "/api/models/alpha/scores?metrics=all&shape=columns")
+    assert cols["count"] == rows["count"] and "scores" not in cols
+    rebuilt = [dict(zip(cols["columns"], r)) for r in cols["rows"]]
+    assert [(r["checkpoint_id"], r["dataset_name"], r["metric_name"], r["metric_value"]) for r in rebuilt] == [
+        (r["checkpoint_id"], r["dataset_name"], r["metric_name"], r["metric_value"]) for r in rows["scores"]]
+    assert get(client, "/api/models/alpha/scores?shape=columns")["count"] == 7
+    assert client.get("/api/models/alpha/scores?shape=table").status_code == 422

@@ -79,10 +79,13 @@ def get_model_scores(
     dataset: Annotated[str | None, Query(min_length=1, max_length=256, description="only this dataset")] = None,
     min_step: Annotated[int | None, Query(ge=0, description="only checkpoints at or after this step")] = None,
     max_step: Annotated[int | None, Query(ge=0, description="only checkpoints at or before this step")] = None,
+    shape: Annotated[Literal["rows", "columns"], Query(
+        description="rows: `scores` as objects (default); columns: `columns` + `rows` arrays, about 40% of the size")
+    ] = "rows",
 ) -> Response:
     """Current results of every checkpoint of a model, with training_step (primary metric unless metrics=all)."""
     out = queries.model_scores_json(conn, model_id, metrics=metrics, dataset=dataset, min_step=min_step,
-                                    max_step=max_step)
+                                    max_step=max_step, shape=shape)
     if out is None:
         raise not_found("model", model_id)
     return Response(out, media_type="application/json")
