@@ -271,6 +271,8 @@ def main() -> int:
             ("models", "/api/models", lambda c: queries.list_models(c)),
             ("model detail", "/api/models/train-03", lambda c: queries.get_model(c, "train-03")),
             ("model scores", "/api/models/train-03/scores", lambda c: queries.model_scores_json(c, "train-03")),
+            ("scores, columns", "/api/models/train-03/scores?shape=columns",
+             lambda c: queries.model_scores_json(c, "train-03", shape="columns")),
             ("diagnosis", "/api/models/train-03/diagnosis", lambda c: queries.diagnosis(c, "train-03")),
             ("checkpoint", f"/api/checkpoints/{b_ck}", lambda c: queries.get_checkpoint(c, b_ck)),
             ("datasets", "/api/datasets", lambda c: queries.list_datasets(c)),
