@@ -146,8 +146,9 @@ def test_ingest_read_and_render_through_nginx(stack):
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{base}/eval360/", wait_until="domcontentloaded", timeout=60_000)
-            # The Observatory names every model it shows.
-            page.get_by_text("E2E Model").first.wait_for(timeout=90_000)
+            # The Observatory names every model it shows (in its coverage grid, whose cells are
+            # rendered on a canvas with an accessible DOM copy: attached, not "visible").
+            page.get_by_text("E2E Model").first.wait_for(state="attached", timeout=90_000)
             # …and its heatmap chart has rendered.
             page.locator("[data-testid='stVegaLiteChart'], .vega-embed").first.wait_for(timeout=60_000)
             page.wait_for_timeout(1500)
