@@ -17,7 +17,7 @@ import httpx
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import INGEST, KeepAlive, api_server, embedded_db, table  # noqa: E402
+from common import INGEST, KeepAlive, api_server, embedded_db, table
 
 HEAD = {"Authorization": f"Bearer {INGEST}", "Content-Type": "application/json"}
 

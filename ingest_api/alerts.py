@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -580,11 +581,18 @@ def affected_checkpoints(conn: psycopg.Connection, model_id: str, checkpoint_id:
 
 
 def on_change(conn: psycopg.Connection, model_id: str, checkpoint_id: str, dataset: str,
-              step: int | None) -> None:
-    """Re-judge everything a change of (checkpoint, dataset) can affect. Inside the caller's transaction."""
+              step: int | None, done: set[str] | None = None) -> None:
+    """Re-judge everything a change of (checkpoint, dataset) can affect. Inside the caller's transaction.
+
+    `done`: checkpoints already re-judged in this transaction (a worker batch holding 40 datasets of
+    one checkpoint judges it once, not 40 times).
+    """
+    done = set() if done is None else done
     if step is not None:
         for cid in affected_checkpoints(conn, model_id, checkpoint_id, dataset, step):
-            evaluate_checkpoint(conn, cid)
+            if cid not in done:
+                evaluate_checkpoint(conn, cid)
+                done.add(cid)
     row = conn.execute(
         """select (select array_agg(distinct d order by d) from suites, unnest(dataset_names) d
                     where %(d)s = any(dataset_names)) as suite_ds,
@@ -627,16 +635,28 @@ def rejudge_all(conn: psycopg.Connection) -> int:
     return len(models)
 
 
+def judge_inline() -> bool:
+    """EVAL360_ALERTS_INLINE=1: judge in the ingest transaction. Default: queue the cell in that
+    transaction (never lost) and let the worker judge it within seconds, so ingest stays fast
+    (judging a cell re-runs the tests of its whole checkpoint, ~20 ms)."""
+    return os.environ.get("EVAL360_ALERTS_INLINE", "").lower() in {"1", "true", "yes"}
+
+
 def post_result_hook(conn: psycopg.Connection, stored: dict) -> None:
-    """Registered in ingest.post_result_hooks: judge alerts in the ingest transaction (no network I/O)."""
-    if stored.get("model_type") != "training":
+    """Registered in ingest.post_result_hooks; judges inline only with EVAL360_ALERTS_INLINE.
+
+    Either way eval360_store_result has queued the cell in alert_recheck in the same transaction:
+    the worker judges it (or re-judges it, which heals two concurrent posts of one checkpoint that
+    could not see each other's rows).
+    """
+    if stored.get("model_type") != "training" or not judge_inline():
         return
-    on_change(conn, stored["model_id"], stored["checkpoint_id"], stored["dataset_name"], stored.get("training_step"))
-    # The worker re-judges the cell once this transaction is visible: heals two concurrent posts of one
-    # checkpoint that could not see each other's rows.
-    conn.execute("""insert into alert_recheck (checkpoint_id, dataset_name, reason) values (%s, %s, 'result')
-                    on conflict (checkpoint_id, dataset_name) do nothing""",
-                 (stored["checkpoint_id"], stored["dataset_name"]))
+    on_change(conn, stored["model_id"], stored["checkpoint_id"], stored["dataset_name"],
+              stored.get("training_step"))
+
+
+# Lets the ingest route skip the explicit transaction when no hook has work to do.
+post_result_hook.is_idle = lambda: not judge_inline()  # type: ignore[attr-defined]
 
 
 def process_rechecks(conn: psycopg.Connection, limit: int = 200) -> int:
@@ -653,11 +673,12 @@ def process_rechecks(conn: psycopg.Connection, limit: int = 200) -> int:
             """select c.checkpoint_id, c.model_id, c.training_step, m.model_type
                  from checkpoints c join models m using (model_id) where c.checkpoint_id = any(%s)""",
             ([r["checkpoint_id"] for r in rows],)).fetchall()}
-        for r in rows:
+        done: set[str] = set()
+        for r in sorted(rows, key=lambda r: (r["checkpoint_id"], r["dataset_name"])):
             ck = cks.get(r["checkpoint_id"])
             if ck is None or ck["model_type"] != "training":
                 continue
-            on_change(conn, ck["model_id"], ck["checkpoint_id"], r["dataset_name"], ck["training_step"])
+            on_change(conn, ck["model_id"], ck["checkpoint_id"], r["dataset_name"], ck["training_step"], done)
     return len(rows)
 
 

@@ -110,7 +110,7 @@ def _openapi_with_error_shape(app: FastAPI):
         comps.pop("ValidationError", None)
         comps["ErrorResponse"] = _ERROR_SCHEMA
         ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
-        for path, ops in spec.get("paths", {}).items():
+        for ops in spec.get("paths", {}).values():
             for method, op in ops.items():
                 if not isinstance(op, dict):
                     continue

@@ -47,8 +47,8 @@ def cmd_api(args) -> int:
     url = _url(settings)
     if not args.no_migrate:
         migrate(url)
-    common = dict(host=args.host, port=args.port, log_level="info", proxy_headers=True,
-                  forwarded_allow_ips="127.0.0.1", access_log=not args.quiet)
+    common = {"host": args.host, "port": args.port, "log_level": "info", "proxy_headers": True,
+              "forwarded_allow_ips": "127.0.0.1", "access_log": not args.quiet}
     if args.workers > 1:
         # Worker processes build the app from the environment: hand them the resolved settings.
         os.environ.update(DATABASE_URL=url, EVAL360_INGEST_TOKEN=settings.ingest_token or "",

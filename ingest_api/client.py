@@ -14,7 +14,7 @@ import os
 import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -101,7 +101,7 @@ class DashboardClient:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "DashboardClient":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

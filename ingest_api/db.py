@@ -6,8 +6,8 @@ import hashlib
 import logging
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import psycopg
 from psycopg import sql
@@ -75,7 +75,7 @@ def make_pool(url: str, settings: Settings, *, open_wait: bool = True) -> Connec
     if open_wait:
         try:
             pool.wait(timeout=30)
-        except Exception:
+        except Exception:  # noqa: BLE001 - any failure here means "not reachable yet"
             # The API still starts; requests answer 503 until the database is back.
             log.warning("database not reachable at start-up; serving 503 until it is")
     return pool

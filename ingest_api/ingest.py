@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -21,6 +21,11 @@ log = logging.getLogger("eval360.ingest")
 # Called inside the ingest transaction after each stored result: (conn, stored result) -> None.
 # The alert rules register here, so alerts are judged in the same transaction as their data.
 post_result_hooks: list[Callable[[psycopg.Connection, dict], None]] = []
+
+
+def hooks_active() -> bool:
+    """True when a registered hook will run statements (so the call needs an explicit transaction)."""
+    return any(not getattr(h, "is_idle", lambda: False)() for h in post_result_hooks)
 
 
 def _lock_key(*parts: str) -> int:
@@ -62,7 +67,8 @@ def _metric_rows(r: EvalResultIn, names: list[str], primary: str) -> tuple[list[
 
 
 def store_eval_result(conn: psycopg.Connection, r: EvalResultIn, *, source: str = "api",
-                      actor: str = "ingest", record_activity: bool = True) -> EvalResultOut:
+                      actor: str = "ingest", record_activity: bool = True,
+                      touched: list[str] | None = None) -> EvalResultOut:
     """Store one result inside the caller's transaction (one server round trip). ApiError on a conflict."""
     names = list(r.metrics)
     primary = r.primary_metric or M.default_primary(names)
@@ -91,6 +97,8 @@ def store_eval_result(conn: psycopg.Connection, r: EvalResultIn, *, source: str 
         if exc.sqlstate == _CONFLICT:
             raise ApiError(409, exc.diag.message_primary or "conflict", field=exc.diag.message_hint) from None
         raise
+    if touched is not None:
+        touched.extend(out["touched_runs"])
     stored = {"model_id": r.model_id, "checkpoint_id": out["checkpoint_id"], "training_step": out["training_step"],
               "dataset_name": r.dataset_name, "eval_run_id": out["eval_run_id"], "is_new_run": out["is_new_run"],
               "status": r.status, "primary_metric": primary, "primary_value": primary_value,
@@ -103,6 +111,24 @@ def store_eval_result(conn: psycopg.Connection, r: EvalResultIn, *, source: str 
         is_new_run=out["is_new_run"], is_current=out["is_current"], n_metrics=len(names),
         metrics_without_value=no_value,
     )
+
+
+def store_eval_results(conn: psycopg.Connection, results: list[EvalResultIn], *, source: str = "api",
+                       actor: str = "ingest") -> list[EvalResultOut]:
+    """Store many results in the caller's transaction; the read-side facts are refreshed once at the end."""
+    conn.execute("select set_config('eval360.defer_facts', 'on', true)")
+    touched: list[str] = []
+    out = []
+    for i, r in enumerate(results):
+        try:
+            out.append(store_eval_result(conn, r, source=source, actor=actor, touched=touched))
+        except ApiError as exc:
+            exc.message = f"results[{i}]: {exc.message}"
+            exc.field = f"results[{i}].{exc.field}" if exc.field else f"results[{i}]"
+            raise
+    conn.execute("select set_config('eval360.defer_facts', '', true)")
+    conn.execute("select score_facts_refresh(%s)", (sorted(set(touched)),))
+    return out
 
 
 # ------------------------------------------------------------------ examples
@@ -127,13 +153,13 @@ def store_examples(conn: psycopg.Connection, run_id: str, examples: list[Example
     if had_rows:
         conn.execute("delete from example_results where eval_run_id = %s and example_idx = any(%s::int4[])",
                      (run_id, list(by_idx)))
-    with conn.cursor() as cur:
-        with cur.copy(f"copy example_results ({', '.join(_EXAMPLE_COLS)}) from stdin") as cp:
-            for idx, e in by_idx.items():
-                score = e.score if e.score is not None else (1.0 if e.correct else 0.0)
-                cp.write_row((run_id, idx, e.correct, score, e.input_preview, e.output_preview,
-                              e.ground_truth, e.error_tag, e.topic, e.difficulty, e.subtask,
-                              None if e.metadata is None else json.dumps(e.metadata)))
+    copy_sql = f"copy example_results ({', '.join(_EXAMPLE_COLS)}) from stdin"
+    with conn.cursor() as cur, cur.copy(copy_sql) as cp:
+        for idx, e in by_idx.items():
+            score = e.score if e.score is not None else (1.0 if e.correct else 0.0)
+            cp.write_row((run_id, idx, e.correct, score, e.input_preview, e.output_preview,
+                          e.ground_truth, e.error_tag, e.topic, e.difficulty, e.subtask,
+                          None if e.metadata is None else json.dumps(e.metadata)))
     if not had_rows:
         conn.execute(
             """insert into activity (event_type, model_id, checkpoint_id, dataset_name, actor, summary, detail)

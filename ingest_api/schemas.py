@@ -48,7 +48,7 @@ def _metric_value(v: Any) -> float | None:
     if v is None:
         return None
     if isinstance(v, bool):
-        raise ValueError("metric values must be numbers, not booleans")
+        raise ValueError("metric values must be numbers, not booleans")  # noqa: TRY004 - pydantic wants ValueError
     if isinstance(v, (int, float)):
         return float(v) if not isinstance(v, int) or abs(v) < 1e308 else float("inf")
     if isinstance(v, str):
@@ -152,7 +152,7 @@ class EvalResultIn(_In):
         return v if v is None or math.isfinite(v) else None
 
     @model_validator(mode="after")
-    def _primary_known(self) -> "EvalResultIn":
+    def _primary_known(self) -> EvalResultIn:
         if self.primary_metric is not None and self.primary_metric not in self.metrics:
             raise ValueError(f"primary_metric {self.primary_metric!r} is not one of the posted metrics")
         if self.ci_lower is not None and self.ci_upper is not None and self.ci_lower > self.ci_upper:
@@ -214,7 +214,7 @@ class ExampleIn(BaseModel):
     metadata: dict[str, Any] | None = None
 
     @model_validator(mode="after")
-    def _graded(self) -> "ExampleIn":
+    def _graded(self) -> ExampleIn:
         if self.correct is None and self.score is None:
             raise ValueError("needs `correct` (true/false) or `score` (0..1)")
         return self

@@ -46,7 +46,7 @@ class Settings:
     extra: dict = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, *, demo: bool | None = None) -> "Settings":
+    def from_env(cls, *, demo: bool | None = None) -> Settings:
         env = os.environ
         if demo is None:
             demo = env.get("EVAL360_DEMO", "").lower() in {"1", "true", "yes"}

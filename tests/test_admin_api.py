@@ -7,6 +7,14 @@ import pytest
 from tests.conftest import q
 from tests.test_alert_support import post, post_examples
 
+
+@pytest.fixture(autouse=True)
+def _judge_alerts_inline(monkeypatch):
+    """These tests check the rules as each result arrives: judge in the ingest transaction
+    (the default queues the judgement for the worker; tests/test_alert_deferred.py covers that)."""
+    monkeypatch.setenv("EVAL360_ALERTS_INLINE", "1")
+
+
 BAD = {"Authorization": "Bearer not-a-token"}
 
 # (method, path, json body) of every admin route; ids that exist after _world().

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import psycopg
+import pytest
 from psycopg.rows import dict_row
 
 from ingest_api import alerts
@@ -12,6 +13,14 @@ from ingest_api.schemas import EvalResultIn
 from ingest_api.webhooks import run_worker
 from tests.conftest import q, truncate_all
 from tests.test_alert_support import alert_keys, open_alerts, paired_outcomes, post, post_examples, result
+
+
+@pytest.fixture(autouse=True)
+def _judge_alerts_inline(monkeypatch):
+    """These tests check the rules as each result arrives: judge in the ingest transaction
+    (the default queues the judgement for the worker; tests/test_alert_deferred.py covers that)."""
+    monkeypatch.setenv("EVAL360_ALERTS_INLINE", "1")
+
 
 M = "k2"
 

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from ingest_api.webhooks import run_worker
 from tests.conftest import q
 from tests.test_alert_support import alert_keys, open_alerts, paired_outcomes, post, post_examples
+
+
+@pytest.fixture(autouse=True)
+def _judge_alerts_inline(monkeypatch):
+    """These tests check the rules as each result arrives: judge in the ingest transaction
+    (the default queues the judgement for the worker; tests/test_alert_deferred.py covers that)."""
+    monkeypatch.setenv("EVAL360_ALERTS_INLINE", "1")
+
 
 M = "k2"
 DATASETS = ["gsm8k", "mmlu", "bbh", "aime"]

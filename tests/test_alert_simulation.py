@@ -13,6 +13,14 @@ import pytest
 from ingest_api.alerts import Cell, Obs, compare_paired, compare_unpaired, judge
 from tests.test_alert_support import paired_outcomes
 
+
+@pytest.fixture(autouse=True)
+def _judge_alerts_inline(monkeypatch):
+    """These tests check the rules as each result arrives: judge in the ingest transaction
+    (the default queues the judgement for the worker; tests/test_alert_deferred.py covers that)."""
+    monkeypatch.setenv("EVAL360_ALERTS_INLINE", "1")
+
+
 N_DATASETS = 40
 
 

@@ -41,7 +41,7 @@ class _Server:
         outer = self
 
         class H(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 outer.requests.append((dict(self.headers), body))
                 status, payload = outer.script.pop(0) if len(outer.script) > 1 else outer.script[0]

@@ -63,7 +63,7 @@ def stack(db, tmp_path):
     api_port, dash_port, nginx_port = _port(), _port(), _port()
     env = dict(os.environ, DATABASE_URL=db, EVAL360_INGEST_TOKEN=INGEST, EVAL360_ADMIN_TOKEN=ADMIN,
                EVAL360_ROOT_PATH="/eval360", EVAL360_DATA_DIR=str(tmp_path / "data"), EVAL360_LOG_LEVEL="WARNING")
-    logs = {n: open(tmp_path / f"{n}.log", "w") for n in ("api", "dashboard")}
+    logs = {n: open(tmp_path / f"{n}.log", "w") for n in ("api", "dashboard")}  # noqa: SIM115 - closed below
     procs = [
         subprocess.Popen([sys.executable, "-m", "ingest_api.cli", "api", "--port", str(api_port), "--no-migrate",
                           "--quiet"], env=env, stdout=logs["api"], stderr=subprocess.STDOUT),
@@ -99,7 +99,7 @@ http {{
 }}
 """)
     procs.append(subprocess.Popen([NGINX, "-c", str(conf), "-p", str(tmp_path)], stdout=subprocess.DEVNULL,
-                                  stderr=open(tmp_path / "nginx.out", "w")))
+                                  stderr=subprocess.DEVNULL))
     base = f"http://127.0.0.1:{nginx_port}"
     try:
         _wait(f"{base}/eval360/api/health", procs[0], "API via nginx")

@@ -28,7 +28,7 @@ def api_process(db, tmp_path):
     port = _free_port()
     env = dict(os.environ, DATABASE_URL=db, EVAL360_INGEST_TOKEN=INGEST, EVAL360_ADMIN_TOKEN=ADMIN,
                EVAL360_LOG_LEVEL="WARNING", EVAL360_POOL_MAX="16")
-    log = open(tmp_path / "api.log", "w")
+    log = open(tmp_path / "api.log", "w")  # noqa: SIM115 - closed at teardown
     proc = subprocess.Popen([sys.executable, "-m", "ingest_api.cli", "api", "--port", str(port), "--no-migrate",
                              "--quiet", "--workers", "2"], env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"

@@ -16,8 +16,7 @@ def _all_routes(routes):
     for route in routes:
         inner = getattr(route, "original_router", None)
         if inner is not None:  # FastAPI keeps included routers as such
-            for r in _all_routes(inner.routes):
-                yield r
+            yield from _all_routes(inner.routes)
         else:
             yield route
 

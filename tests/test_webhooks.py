@@ -17,6 +17,14 @@ from ingest_api.webhooks import SIGNATURE_HEADER, DeliveryConfig, backoff_delay,
 from tests.conftest import q
 from tests.test_alert_support import post
 
+
+@pytest.fixture(autouse=True)
+def _judge_alerts_inline(monkeypatch):
+    """These tests check the rules as each result arrives: judge in the ingest transaction
+    (the default queues the judgement for the worker; tests/test_alert_deferred.py covers that)."""
+    monkeypatch.setenv("EVAL360_ALERTS_INLINE", "1")
+
+
 SECRET = "s3cret-s3cret-s3cret-0123456789"
 FAST = DeliveryConfig(timeout_s=5.0, backoff_base_s=0.0, backoff_cap_s=0.0)
 

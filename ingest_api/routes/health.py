@@ -17,6 +17,6 @@ def health(request: Request):
     try:
         with request.app.state.pool.connection(timeout=2.0) as conn:
             conn.execute("select 1")
-    except Exception:
+    except Exception:  # noqa: BLE001 - any failure means unhealthy
         return error_response(503, "database unreachable", code="unavailable")
     return JSONResponse({"ok": True, "status": "ok", "database": "ok", "version": __version__})

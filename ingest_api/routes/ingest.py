@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 import psycopg
 from fastapi import APIRouter, Request
@@ -12,7 +13,14 @@ from starlette.concurrency import run_in_threadpool
 from .. import ingest as core
 from ..auth import IngestAuth
 from ..errors import ApiError
-from ..schemas import EvalResultBatchIn, EvalResultBatchOut, EvalResultIn, EvalResultOut, ExamplesIn, ExamplesOut
+from ..schemas import (
+    EvalResultBatchIn,
+    EvalResultBatchOut,
+    EvalResultIn,
+    EvalResultOut,
+    ExamplesIn,
+    ExamplesOut,
+)
 
 router = APIRouter(prefix="/api/ingest", tags=["ingest"])
 T = TypeVar("T")
@@ -30,7 +38,7 @@ async def _in_transaction(request: Request, fn: Callable[[psycopg.Connection], T
 
     def once() -> T:
         with pool.connection() as conn:
-            if atomic_call and not core.post_result_hooks:
+            if atomic_call and not core.hooks_active():
                 conn.autocommit = True
                 try:
                     return fn(conn)
@@ -66,14 +74,7 @@ async def ingest_eval_results(body: EvalResultBatchIn, request: Request, role: I
     """Store many results in one transaction (all or nothing); used by the backfill."""
 
     def work(conn: psycopg.Connection) -> EvalResultBatchOut:
-        out = []
-        for i, r in enumerate(body.results):
-            try:
-                out.append(core.store_eval_result(conn, r, source=body.source, actor=role))
-            except ApiError as exc:
-                exc.message = f"results[{i}]: {exc.message}"
-                exc.field = f"results[{i}].{exc.field}" if exc.field else f"results[{i}]"
-                raise
+        out = core.store_eval_results(conn, body.results, source=body.source, actor=role)
         return EvalResultBatchOut(count=len(out), results=out)
 
     return await _in_transaction(request, work)

@@ -16,7 +16,15 @@ declare
   v_is_new boolean; v_is_current boolean;
   v_meta jsonb := coalesce(p->'metadata', '{}');
   v_names text[];
+  v_demoted text[];
+  v_touched text[];
+  v_defer text := coalesce(current_setting('eval360.defer_facts', true), '');
 begin
+  -- The read-side facts (score_facts, model_dataset_facts; migration 0002) are refreshed once at
+  -- the end for the runs this call touched, not by each statement's trigger (see 0006). A caller
+  -- that stores many results in one transaction (the batch endpoint) sets eval360.defer_facts
+  -- itself and refreshes once for the whole batch.
+  perform set_config('eval360.defer_facts', 'on', true);
   -- The model: create, or update only what changed (an unconditional upsert would lock
   -- the row and serialise every concurrent post of the model).
   insert into models (model_id, display_name, model_type, owner, param_count)
@@ -94,8 +102,11 @@ begin
                        v_run, v_run_row.checkpoint_id, v_run_row.dataset_name);
   end if;
   if v_is_new then
-    update eval_runs set is_current = false, updated_at = now()
-     where checkpoint_id = v_cid and dataset_name = v_ds and is_current;
+    with d as (
+      update eval_runs set is_current = false, updated_at = now()
+       where checkpoint_id = v_cid and dataset_name = v_ds and is_current
+      returning eval_run_id)
+    select array_agg(eval_run_id) into v_demoted from d;
     v_is_current := true;
   else
     v_is_current := v_run_row.is_current;
@@ -157,6 +168,20 @@ begin
                                'value', p->'primary_value', 'is_new_run', v_is_new, 'source', p->>'source'));
   end if;
 
+  -- Alerts of a training checkpoint are judged by the worker from this queue (0003), written in the
+  -- same transaction as the data, so a judgement is never lost (EVAL360_ALERTS_INLINE judges inline).
+  if v_type = 'training' then
+    insert into alert_recheck (checkpoint_id, dataset_name, reason) values (v_cid, v_ds, 'result')
+    on conflict (checkpoint_id, dataset_name) do nothing;
+  end if;
+
+  v_touched := array[v_run] || coalesce(v_demoted, '{}');
+  perform set_config('eval360.defer_facts', v_defer, true);
+  if v_defer <> 'on' then
+    perform score_facts_refresh(v_touched);
+  end if;
+
   return jsonb_build_object('checkpoint_id', v_cid, 'training_step', v_step, 'eval_run_id', v_run,
-                            'is_new_run', v_is_new, 'is_current', v_is_current, 'model_type', v_type);
+                            'is_new_run', v_is_new, 'is_current', v_is_current, 'model_type', v_type,
+                            'touched_runs', to_jsonb(v_touched));
 end $$;
