@@ -6,10 +6,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test bench lint venv clean
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every transitive package to the versions the suite was run with
+# (regenerate: .venv/bin/pip freeze --exclude-editable > constraints.txt).
+$(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 venv: $(STAMP)
