@@ -30,3 +30,22 @@ begin
   perform score_facts_refresh(array(select distinct eval_run_id from old_rows));
   return null;
 end $$;
+
+-- score_facts carries a checkpoint's training_step and nothing else of the checkpoint: an update of
+-- its path, metadata or tags (every backfilled result merges its source path into the metadata)
+-- must not re-derive the facts of all its runs.
+drop trigger if exists checkpoints_facts_upd on checkpoints;
+
+create or replace function score_facts_from_checkpoints() returns trigger language plpgsql as $$
+begin
+  perform score_facts_refresh(array(
+    select r.eval_run_id from eval_runs r
+      join new_rows n on n.checkpoint_id = r.checkpoint_id
+      join old_rows o on o.checkpoint_id = n.checkpoint_id
+     where r.is_current and n.training_step is distinct from o.training_step));
+  return null;
+end $$;
+
+create trigger checkpoints_facts_upd after update on checkpoints
+  referencing new table as new_rows old table as old_rows for each statement
+  execute function score_facts_from_checkpoints();
