@@ -73,7 +73,11 @@ def dashboard_command(port: int, host: str) -> list[str]:
 def cmd_dashboard(args) -> int:
     settings = _settings()
     env = dict(os.environ, DATABASE_URL=_url(settings))
-    return subprocess.call(dashboard_command(args.port, args.host), env=env)
+    cmd = dashboard_command(args.port, args.host)
+    # Become Streamlit (no child process): a signal to this PID (systemd, `eval360 serve`, a test's
+    # teardown) reaches the server itself, and nothing is left running behind it.
+    os.execve(cmd[0], cmd, env)
+    return 0  # not reached
 
 
 def cmd_worker(args) -> int:
