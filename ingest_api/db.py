@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -162,15 +160,3 @@ def apply_views(conn: psycopg.Connection, folder: Path) -> None:
             "select table_name from information_schema.views where table_schema = current_schema()"
         ).fetchall():
             conn.execute(sql.SQL("grant select on {} to {}").format(sql.Identifier(name), sql.Identifier(READER_ROLE)))
-
-
-def connect(url: str, **kw) -> psycopg.Connection:
-    return psycopg.connect(url, row_factory=dict_row, **kw)
-
-
-def iter_sql_files(kind: str) -> Iterator[Path]:
-    yield from _files(SQL_DIR / kind)
-
-
-def env_database_url() -> str | None:
-    return os.environ.get("DATABASE_URL") or None

@@ -1,4 +1,4 @@
-"""Request-scoped dependencies: a pooled connection (ConnDep) and the settings."""
+"""Request-scoped dependency: a pooled connection (ConnDep), one transaction per request."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from typing import Annotated
 import psycopg
 from fastapi import Depends, Request
 
-from .settings import Settings
-
 
 def get_conn(request: Request) -> Iterator[psycopg.Connection]:
     # The pool commits on clean exit, rolls back on an exception: one transaction per request.
@@ -17,9 +15,4 @@ def get_conn(request: Request) -> Iterator[psycopg.Connection]:
         yield conn
 
 
-def get_settings_dep(request: Request) -> Settings:
-    return request.app.state.settings
-
-
 ConnDep = Annotated[psycopg.Connection, Depends(get_conn)]
-SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
