@@ -210,21 +210,30 @@ def reuse_info(url: str) -> dict:
 
 
 class Recorder:
-    """Records the statements a query function runs, to replay them as 'bare SQL'."""
+    """Records the statements a query function runs, to replay them as 'bare SQL'.
+
+    Every statement of `queries` goes through one of its fetch helpers: _rows (dicts) or _tuples.
+    """
+
+    HELPERS = ("_rows", "_tuples")
 
     def __init__(self):
         self.calls: list[tuple] = []
-        self._orig = queries._rows
+        self._orig = {name: getattr(queries, name) for name in self.HELPERS}
 
     def __enter__(self):
-        def rec(conn, query, params=None):
-            self.calls.append((query, params))
-            return self._orig(conn, query, params)
-        queries._rows = rec
+        def recording(orig):
+            def rec(conn, query, params=None):
+                self.calls.append((query, params))
+                return orig(conn, query, params)
+            return rec
+        for name, orig in self._orig.items():
+            setattr(queries, name, recording(orig))
         return self
 
     def __exit__(self, *a):
-        queries._rows = self._orig
+        for name, orig in self._orig.items():
+            setattr(queries, name, orig)
 
 
 def pct(xs: list[float], q: float) -> float:

@@ -8,12 +8,10 @@ Functions return None where the thing asked about does not exist (the API answer
 
 from __future__ import annotations
 
-import datetime as _dt
-import json
-import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
+import orjson
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row, tuple_row
@@ -43,23 +41,30 @@ def _rows(conn: psycopg.Connection, query: Any, params: Any = None) -> list[dict
         return cur.fetchall()
 
 
+def _tuples(conn: psycopg.Connection, query: Any, params: Any = None) -> list[tuple]:
+    """Rows as tuples, fetched in binary: for hundreds of rows read by position (no dict per row)."""
+    with conn.cursor(row_factory=tuple_row, binary=True) as cur:
+        cur.execute(query, params)
+        return cur.fetchall()
+
+
 def _one(conn: psycopg.Connection, query: Any, params: Any = None) -> dict | None:
     rows = _rows(conn, query, params)
     return rows[0] if rows else None
 
 
 def _json_default(o: Any) -> Any:
-    if isinstance(o, (_dt.datetime, _dt.date)):
-        return o.isoformat()
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
+    # orjson writes str, int, float (non-finite as null), bool, None, dict, list, tuple, datetimes
+    # (ISO 8601, as isoformat()), UUIDs and numpy scalars / arrays itself; anything else (Decimal) as text.
     return str(o)
 
 
+_ORJSON_OPTS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+
 def dumps(obj: Any) -> bytes:
-    """Compact JSON for replies (datetimes as ISO 8601)."""
-    return json.dumps(obj, default=_json_default, separators=(",", ":"), allow_nan=False,
-                      check_circular=False).encode()
+    """Compact UTF-8 JSON for replies (datetimes as ISO 8601, NaN and infinities as null)."""
+    return orjson.dumps(obj, default=_json_default, option=_ORJSON_OPTS)
 
 
 def scores_source(choice: ScoreChoice) -> sql.Composable:
@@ -254,76 +259,93 @@ def _heatmap_datasets(conn: psycopg.Connection, *, suite_datasets: Sequence[str]
     return rows
 
 
+# Every heatmap cell query returns these columns, in this order.
+_CELL_COLS = ("model_id, dataset_name, status, eval_run_id, checkpoint_id, training_step, metric_name, metric_value, "
+              "n, ci_lower, ci_upper, stderr, n_graded, score_sum, score_sumsq, n_fractional")
+
+
+def _heatmap_cells(conn: psycopg.Connection, score: ScoreChoice, params: dict) -> list[tuple]:
+    if score == "step":
+        return _tuples(conn, f"""select {_CELL_COLS} from (
+                                  select distinct on (model_id, dataset_name) model_id, dataset_name, status,
+                                         eval_run_id, checkpoint_id, training_step, metric_name,
+                                         case when is_scored then metric_value end as metric_value, n, ci_lower,
+                                         ci_upper, stderr, n_graded, score_sum, score_sumsq, n_fractional
+                                  from v_current_scores
+                                  where model_id = any(%(m)s) and dataset_name = any(%(d)s)
+                                    and (training_step = %(step)s or model_type = 'baseline')
+                                  order by model_id, dataset_name, training_step desc nulls last) c""", params)
+    if score == "latest":
+        return _tuples(conn, """select model_id, dataset_name, status,
+                                       coalesce(score_eval_run_id, newest_eval_run_id) as eval_run_id,
+                                       score_checkpoint_id as checkpoint_id, score_step as training_step,
+                                       metric_name, metric_value, n, ci_lower, ci_upper, stderr, n_graded,
+                                       score_sum, score_sumsq, n_fractional
+                                from v_heatmap_cells
+                                where model_id = any(%(m)s) and dataset_name = any(%(d)s)""", params)
+    # The best run's score by key, as v_current_scores has it (n from the example rows when not posted).
+    return _tuples(conn, """select h.model_id, h.dataset_name, h.status,
+                                   coalesce(s.eval_run_id, h.newest_eval_run_id) as eval_run_id, s.checkpoint_id,
+                                   s.training_step, s.metric_name, s.metric_value,
+                                   coalesce(s.n, x.n_graded::int) as n, s.ci_lower, s.ci_upper, s.stderr,
+                                   x.n_graded, x.score_sum, x.score_sumsq, x.n_fractional
+                            from v_heatmap_cells h
+                            left join score_facts s on s.eval_run_id = h.best_run_id
+                            left join example_run_stats x on x.eval_run_id = h.best_run_id
+                            where h.model_id = any(%(m)s) and h.dataset_name = any(%(d)s)""", params)
+
+
 def heatmap(conn: psycopg.Connection, *, score: ScoreChoice = "latest", step: int | None = None,
             suite_datasets: Sequence[str] | None = None, category: str | None = None,
             model_type: str | None = None, owner: str | None = None) -> dict:
     """Models × datasets: per cell the chosen score (with n, interval, checkpoint, step) and status."""
     ds_rows = _heatmap_datasets(conn, suite_datasets=suite_datasets, category=category)
     datasets = [r["dataset_name"] for r in ds_rows]
-    models = _rows(conn, """select model_id, display_name, model_type, owner, is_pinned, latest_step,
-                                   latest_checkpoint_id from v_models
+    models = _rows(conn, """select model_id, display_name, model_type, owner, is_pinned, latest_step
+                            from v_models
                             where (%(mt)s::text is null or model_type = %(mt)s)
                               and (%(ow)s::text is null or owner = %(ow)s)
                             order by is_pinned desc, model_type desc, model_id""", {"mt": model_type, "ow": owner})
     model_ids = [m["model_id"] for m in models]
-    params = {"m": model_ids, "d": datasets, "step": step}
-    if score == "step":
-        cells = _rows(conn, """select distinct on (model_id, dataset_name) model_id, dataset_name, status,
-                                      eval_run_id, checkpoint_id, training_step, metric_name,
-                                      case when is_scored then metric_value end as metric_value, n, ci_lower,
-                                      ci_upper, stderr, n_examples, n_graded, n_correct, score_sum, score_sumsq,
-                                      n_fractional, 1 as n_checkpoints_scored
-                               from v_current_scores
-                               where model_id = any(%(m)s) and dataset_name = any(%(d)s)
-                                 and (training_step = %(step)s or model_type = 'baseline')
-                               order by model_id, dataset_name, training_step desc nulls last""", params)
-    elif score == "latest":
-        cells = _rows(conn, """select model_id, dataset_name, status, newest_eval_run_id,
-                                      score_eval_run_id as eval_run_id, score_checkpoint_id as checkpoint_id,
-                                      score_step as training_step, metric_name, metric_value, n, ci_lower, ci_upper,
-                                      stderr, n_examples, n_graded, n_correct, score_sum, score_sumsq, n_fractional,
-                                      n_checkpoints_scored
-                               from v_heatmap_cells
-                               where model_id = any(%(m)s) and dataset_name = any(%(d)s)""", params)
-    else:
-        cells = _rows(conn, """select h.model_id, h.dataset_name, h.status, h.newest_eval_run_id,
-                                      s.eval_run_id, s.checkpoint_id, s.training_step, s.metric_name, s.metric_value,
-                                      s.n, s.ci_lower, s.ci_upper, s.stderr, s.n_examples, s.n_graded, s.n_correct,
-                                      s.score_sum, s.score_sumsq, s.n_fractional, h.n_checkpoints_scored
-                               from v_heatmap_cells h
-                               left join v_current_scores s on s.eval_run_id = h.best_run_id
-                               where h.model_id = any(%(m)s) and h.dataset_name = any(%(d)s)""", params)
-    _with_intervals(cells)
-    matrix: dict[str, dict[str, dict]] = {m: {} for m in model_ids}
-    for c in cells:
-        matrix[c["model_id"]][c["dataset_name"]] = {
-            "score": c["metric_value"], "status": c["status"],
-            "eval_run_id": c["eval_run_id"] or c.get("newest_eval_run_id"),
-            "checkpoint_id": c["checkpoint_id"], "training_step": c["training_step"],
-            "metric_name": c["metric_name"], "n": c["n"], "ci_lower": c["ci_lower"], "ci_upper": c["ci_upper"],
-            "interval_method": c["interval_method"],
-        }
+    cells = _heatmap_cells(conn, score, {"m": model_ids, "d": datasets, "step": step}) \
+        if model_ids and datasets else []
+    # Intervals for all cells at once, on columns (stats.score_interval_columns).
+    (mids, dss, status, run, ckpt, steps, mname, value, n, lo, hi, se, ng, ssum, ssq, nfrac) = \
+        zip(*cells) if cells else ((),) * 16
+    n, lo, hi, _, method = stats.score_interval_columns(value, mname, n, lo, hi, se, ng, ssum, ssq, nfrac)
+    found: dict[str, dict[str, dict]] = {m: {} for m in model_ids}
+    for c in zip(mids, dss, value, status, run, ckpt, steps, mname, n, lo, hi, method):
+        found[c[0]][c[1]] = {"score": c[2], "status": c[3], "eval_run_id": c[4], "checkpoint_id": c[5],
+                             "training_step": c[6], "metric_name": c[7], "n": c[8], "ci_lower": c[9],
+                             "ci_upper": c[10], "interval_method": c[11]}
+    matrix: dict[str, dict[str, dict]] = {}
     coverage = {}
+    n_ds = len(datasets)
     for m in model_ids:
-        row = matrix[m]
-        missing = [d for d in datasets if d not in row]
-        for d in missing:
-            row[d] = {"score": None, "status": "missing", "eval_run_id": None, "checkpoint_id": None,
-                      "training_step": None, "metric_name": None, "n": None, "ci_lower": None, "ci_upper": None,
-                      "interval_method": None}
+        have = found[m]
+        row: dict[str, dict] = {}
+        missing = []
         by_status: dict[str, int] = {}
-        for d in datasets:
-            by_status[row[d]["status"]] = by_status.get(row[d]["status"], 0) + 1
-        evaluated = sum(1 for d in datasets if row[d]["score"] is not None)
-        coverage[m] = {"evaluated": evaluated, "total": len(datasets), "missing": missing,
-                       "fraction": (evaluated / len(datasets)) if datasets else None, "by_status": by_status}
+        evaluated = 0
+        for d in datasets:  # the datasets' order, each once
+            cell = have.get(d)
+            if cell is None:
+                missing.append(d)
+                cell = {"score": None, "status": "missing", "eval_run_id": None, "checkpoint_id": None,
+                        "training_step": None, "metric_name": None, "n": None, "ci_lower": None, "ci_upper": None,
+                        "interval_method": None}
+            elif cell["score"] is not None:
+                evaluated += 1
+            row[d] = cell
+            by_status[cell["status"]] = by_status.get(cell["status"], 0) + 1
+        matrix[m] = row
+        coverage[m] = {"evaluated": evaluated, "total": n_ds, "missing": missing,
+                       "fraction": (evaluated / n_ds) if n_ds else None, "by_status": by_status}
     categories: dict[str, list[str]] = {}
     for r in ds_rows:
         categories.setdefault(r["category"], []).append(r["dataset_name"])
-    return {"score_choice": score, "step": step,
-            "models": [{k: m[k] for k in ("model_id", "display_name", "model_type", "owner", "is_pinned",
-                                          "latest_step")} for m in models],
-            "datasets": datasets, "matrix": matrix, "coverage": coverage, "categories": categories}
+    return {"score_choice": score, "step": step, "models": models, "datasets": datasets, "matrix": matrix,
+            "coverage": coverage, "categories": categories}
 
 
 # ------------------------------------------------------------------ suites and filters

@@ -327,49 +327,60 @@ def score_intervals(rows: list[dict], *, value_key: str = "metric_value",
     (n_examples, n_graded, n_correct, score_sum, score_sumsq, n_fractional). Returns, per row,
     {n, ci_lower, ci_upper, stderr, interval_method}.
     """
+    g = [r.get for r in rows]
+    cols = score_interval_columns([f(value_key) for f in g], [f(name_key) for f in g], [f("n") for f in g],
+                                  [f("ci_lower") for f in g], [f("ci_upper") for f in g], [f("stderr") for f in g],
+                                  [f("n_graded") for f in g], [f("score_sum") for f in g],
+                                  [f("score_sumsq") for f in g], [f("n_fractional") for f in g])
+    keys = ("n", "ci_lower", "ci_upper", "stderr", "interval_method")
+    return [dict(zip(keys, t)) for t in zip(*cols)] if rows else []
+
+
+def score_interval_columns(values: Sequence, names: Sequence, ns: Sequence, ci_lower: Sequence,
+                           ci_upper: Sequence, stderr: Sequence, n_graded: Sequence, score_sum: Sequence,
+                           score_sumsq: Sequence, n_fractional: Sequence) -> tuple[list, list, list, list, list]:
+    """score_intervals() on columns (one sequence per field, rows in the same order): returns the
+    columns (n, ci_lower, ci_upper, stderr, interval_method). For callers that fetch tuples."""
     from .metrics import is_proportion_metric
 
-    out: list[dict] = [{} for _ in rows]
+    # Default: the caller's own figures ("reported" when it stored any, else no interval).
+    out_n, out_lo, out_hi, out_se = list(ns), list(ci_lower), list(ci_upper), list(stderr)
+    out_m: list[str | None] = ["reported" if a is not None or b is not None or c is not None else None
+                               for a, b, c in zip(ci_lower, ci_upper, stderr)]
     boot_bin, boot_frac, wil = [], [], []
-    for i, r in enumerate(rows):
-        v = r.get(value_key)
-        ng = r.get("n_graded")
-        if v is not None and ng:
-            if not r.get("n_fractional"):
-                boot_bin.append(i)
-            else:
-                boot_frac.append(i)
-        elif v is not None and r.get("n") and is_proportion_metric(r.get(name_key) or "", v):
+    for i, (v, ng, nf, n) in enumerate(zip(values, n_graded, n_fractional, ns)):
+        if v is None:
+            continue
+        if ng:
+            (boot_frac if nf else boot_bin).append(i)
+        elif n and is_proportion_metric(names[i] or "", v):
             wil.append(i)
-        else:
-            has = r.get("ci_lower") is not None or r.get("ci_upper") is not None or r.get("stderr") is not None
-            out[i] = {"n": r.get("n"), "ci_lower": r.get("ci_lower"), "ci_upper": r.get("ci_upper"),
-                      "stderr": r.get("stderr"), "interval_method": "reported" if has else None}
+
     def fill(idx: list[int], n: np.ndarray, lo: np.ndarray, hi: np.ndarray, se: np.ndarray, method: str) -> None:
         # nan -> None for whole arrays at once, rather than a conversion call per value.
         cols = [np.where(np.isfinite(a), a, None).tolist() for a in (lo, hi, se)]
         for i, nn, a, b, c in zip(idx, n.tolist(), *cols):
-            out[i] = {"n": int(nn), "ci_lower": a, "ci_upper": b, "stderr": c, "interval_method": method}
+            out_n[i], out_lo[i], out_hi[i], out_se[i], out_m[i] = int(nn), a, b, c, method
 
     if boot_bin:
-        n = np.array([rows[i]["n_graded"] for i in boot_bin], dtype=float)
+        n = np.array([n_graded[i] for i in boot_bin], dtype=float)
         # Successes from the score sum: scores are 0/1 here, so this is the correct count.
-        k = np.array([rows[i]["score_sum"] for i in boot_bin], dtype=float)
+        k = np.array([score_sum[i] for i in boot_bin], dtype=float)
         lo, hi = _cached_binary_intervals(k, n)
         p = k / n
         fill(boot_bin, n, lo, hi, np.sqrt(p * (1 - p) / n), "bootstrap")
     if boot_frac:
-        n = np.array([rows[i]["n_graded"] for i in boot_frac], dtype=float)
-        lo, hi, se = bootstrap_normal_interval([rows[i]["score_sum"] for i in boot_frac],
-                                               [rows[i]["score_sumsq"] for i in boot_frac], n)
+        n = np.array([n_graded[i] for i in boot_frac], dtype=float)
+        lo, hi, se = bootstrap_normal_interval([score_sum[i] for i in boot_frac],
+                                               [score_sumsq[i] for i in boot_frac], n)
         fill(boot_frac, n, lo, hi, se, "bootstrap")
     if wil:
-        p = np.array([rows[i][value_key] for i in wil], dtype=float)
-        n = np.array([rows[i]["n"] for i in wil], dtype=float)
+        p = np.array([values[i] for i in wil], dtype=float)
+        n = np.array([ns[i] for i in wil], dtype=float)
         lo, hi = wilson_interval_array(p, n)
         pc = np.clip(p, 0, 1)
         fill(wil, n, lo, hi, np.sqrt(pc * (1 - pc) / n), "wilson")
-    return out
+    return out_n, out_lo, out_hi, out_se, out_m
 
 
 # ------------------------------------------------------------------ read side: tests from summaries

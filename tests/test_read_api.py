@@ -106,6 +106,7 @@ def test_suites(client, data, db):
     assert hm["datasets"] == ["mmlu", "gsm8k", "new_one"]          # the suite's order, unevaluated kept
     assert hm["matrix"]["alpha"]["new_one"]["status"] == "missing"
     assert hm["coverage"]["alpha"]["missing"] == ["new_one"]
+    assert all(list(row) == hm["datasets"] for row in hm["matrix"].values())  # cells in the datasets' order
 
 
 def test_compare_shapes(client, data):
@@ -271,3 +272,20 @@ def test_model_scores_columns_shape_holds_the_same_values(client, data):
         (r["checkpoint_id"], r["dataset_name"], r["metric_name"], r["metric_value"]) for r in rows["scores"]]
     assert get(client, "/api/models/alpha/scores?shape=columns")["count"] == 7
     assert client.get("/api/models/alpha/scores?shape=table").status_code == 422
+
+
+def test_reply_json_encoding():
+    import datetime as dt
+    import decimal
+    import json
+
+    import numpy as np
+
+    from ingest_api import queries
+
+    when = dt.datetime(2026, 11, 26, 12, 0, 0, 1234, tzinfo=dt.UTC)
+    body = json.loads(queries.dumps({"at": when, "day": when.date(), "nan": float("nan"), "inf": float("-inf"),
+                                     "np": np.float64(0.25), "i": np.int64(3), "dec": decimal.Decimal("1.50"),
+                                     "text": "naïve", 7: "int key"}))
+    assert body == {"at": when.isoformat(), "day": "2026-11-26", "nan": None, "inf": None, "np": 0.25, "i": 3,
+                    "dec": "1.50", "text": "naïve", "7": "int key"}

@@ -180,6 +180,28 @@ def test_score_intervals_pick_the_right_method():
     assert (out[2]["ci_lower"], out[2]["ci_upper"]) == (11.0, 14.0)
 
 
+def test_score_interval_columns_agree_with_the_row_form():
+    rows = [
+        {"metric_value": 0.6, "metric_name": "accuracy", "n": 50, "n_graded": 50, "score_sum": 30.0,
+         "score_sumsq": 30.0, "n_fractional": 0},
+        {"metric_value": 0.55, "metric_name": "accuracy", "n": None, "n_graded": 40, "score_sum": 22.0,
+         "score_sumsq": 15.5, "n_fractional": 12},
+        {"metric_value": 0.6, "metric_name": "accuracy (avg over 4)", "n": 50},
+        {"metric_value": 12.5, "metric_name": "summarization rougeL", "n": 50, "ci_lower": 11.0, "ci_upper": 14.0},
+        {"metric_value": None, "metric_name": "accuracy", "n": 7, "stderr": 0.1},
+        {"metric_value": 0.6, "metric_name": "accuracy"},
+    ]
+    keys = ("metric_value", "metric_name", "n", "ci_lower", "ci_upper", "stderr", "n_graded", "score_sum",
+            "score_sumsq", "n_fractional")
+    cols = stats.score_interval_columns(*([r.get(k) for r in rows] for k in keys))
+    as_rows = [dict(zip(("n", "ci_lower", "ci_upper", "stderr", "interval_method"), t)) for t in zip(*cols)]
+    assert as_rows == stats.score_intervals(rows)
+    assert [r["interval_method"] for r in as_rows] == ["bootstrap", "bootstrap", "wilson", "reported", "reported",
+                                                       None]
+    assert as_rows[1]["n"] == 40 and as_rows[4]["n"] == 7
+    assert stats.score_interval_columns(*([] for _ in keys)) == ([], [], [], [], [])
+
+
 def test_benjamini_hochberg_matches_scipy_on_random_p_values():
     rng = np.random.default_rng(8)
     p = rng.random(50) ** 3

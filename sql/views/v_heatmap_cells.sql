@@ -3,6 +3,9 @@
 -- its run status, or 'stale' when it is completed but older than the model's latest checkpoint.
 -- The score is the latest valued one (as v_latest_scores), with the checkpoint and step it comes
 -- from and the run's example sums (for a bootstrap interval).
+-- Plain joins on primary keys (not lateral subqueries): filtered on model_id / dataset_name the
+-- planner looks each cell up by key, and a reader that does not use the score or example
+-- columns has those joins removed from its plan (the best-score heatmap reads only the status).
 create or replace view v_heatmap_cells as
 select d.model_id, d.dataset_name, nw.model_type,
        nw.checkpoint_id as newest_checkpoint_id, nw.training_step as newest_step,
@@ -18,10 +21,9 @@ select d.model_id, d.dataset_name, nw.model_type,
        d.n_checkpoints_scored::bigint as n_checkpoints_scored, d.best_run_id,
        x.n_examples, x.n_graded, x.n_correct, x.score_sum, x.score_sumsq, x.n_fractional
 from model_dataset_facts d
--- Key lookups per cell (offset 0 keeps the planner from scanning score_facts whole instead).
-cross join lateral (select * from score_facts f where f.eval_run_id = d.newest_run_id offset 0) nw
+join score_facts nw on nw.eval_run_id = d.newest_run_id
 left join (
   select c.model_id, max(c.training_step) as latest_step from checkpoints c group by c.model_id
 ) ms on ms.model_id = d.model_id
-left join lateral (select * from score_facts f where f.eval_run_id = d.latest_run_id offset 0) l on true
-left join lateral (select * from example_run_stats s where s.eval_run_id = d.latest_run_id offset 0) x on true;
+left join score_facts l on l.eval_run_id = d.latest_run_id
+left join example_run_stats x on x.eval_run_id = d.latest_run_id;
