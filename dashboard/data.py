@@ -18,6 +18,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from ingest_api import queries as Q
+from ingest_api.db import flush_facts
 from ingest_api.settings import Settings
 
 TTL = 30  # seconds: a new eval result shows within half a minute
@@ -62,6 +63,7 @@ def pool(url: str) -> ConnectionPool:
 def connection(url: str) -> Iterator[psycopg.Connection]:
     """A pooled connection; its transaction commits on success and rolls back on error."""
     with pool(url).connection() as conn:
+        flush_facts(conn)  # the views read the facts: bring them up to date with every write first
         yield conn
 
 

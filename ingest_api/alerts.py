@@ -47,6 +47,7 @@ from psycopg.types.json import Jsonb
 from scipy import stats as st
 
 from . import metrics as M
+from .db import flush_facts
 from .stats import Z95, benjamini_hochberg, mcnemar_test, significance_label, two_proportion_test
 
 log = logging.getLogger("eval360.alerts")
@@ -611,6 +612,7 @@ def on_change(conn: psycopg.Connection, model_id: str, checkpoint_id: str, datas
 
 def reevaluate_model(conn: psycopg.Connection, model_id: str) -> int:
     """Re-judge every checkpoint of a model (after a deletion or a change of benchmark direction)."""
+    flush_facts(conn)  # the judgement reads the views, which read the facts
     cks = conn.execute("""select checkpoint_id from checkpoints where model_id = %s and training_step is not null
                           order by training_step""", (model_id,)).fetchall()
     for r in cks:
@@ -651,6 +653,13 @@ def post_result_hook(conn: psycopg.Connection, stored: dict) -> None:
     """
     if stored.get("model_type") != "training" or not judge_inline():
         return
+    # The judgement reads the views, which read the facts: those of this cell (written in this
+    # transaction), and whatever other writers queued, unless another inline judgement is draining
+    # (then the worker's re-judgement from alert_recheck heals what this one could not see).
+    conn.execute("""select score_facts_refresh(array(select eval_run_id from eval_runs
+                                                       where checkpoint_id = %s and dataset_name = %s)),
+                           eval360_flush_facts(null, false)""",
+                 (stored["checkpoint_id"], stored["dataset_name"]))
     on_change(conn, stored["model_id"], stored["checkpoint_id"], stored["dataset_name"],
               stored.get("training_step"))
 
@@ -669,6 +678,7 @@ def process_rechecks(conn: psycopg.Connection, limit: int = 200) -> int:
                returning checkpoint_id, dataset_name""", (limit,)).fetchall()
         if not rows:
             return 0
+        flush_facts(conn)  # the judgement reads the views, which read the facts
         cks = {r["checkpoint_id"]: r for r in conn.execute(
             """select c.checkpoint_id, c.model_id, c.training_step, m.model_type
                  from checkpoints c join models m using (model_id) where c.checkpoint_id = any(%s)""",

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from . import __version__, errors
-from .db import make_pool, resolve_database_url
+from .db import FactsDrainer, make_pool, resolve_database_url
 from .errors import error_response
 from .settings import Settings, get_settings
 
@@ -137,9 +137,11 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         url = database_url or resolve_database_url(settings)
         app.state.database_url = url
         app.state.pool = make_pool(url, settings)
+        app.state.facts_drainer = FactsDrainer(app.state.pool).start()
         try:
             yield
         finally:
+            app.state.facts_drainer.stop()
             app.state.pool.close()
 
     app = FastAPI(

@@ -30,12 +30,13 @@ def _role(request: Request, creds: HTTPAuthorizationCredentials | None) -> str:
     raise ApiError(401, "invalid bearer token", field="Authorization")
 
 
-def require_ingest(request: Request,
+# async: no I/O here, so FastAPI runs them on the event loop instead of hopping to a worker thread.
+async def require_ingest(request: Request,
                    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
     return _role(request, creds)
 
 
-def require_admin(request: Request,
+async def require_admin(request: Request,
                   creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
     role = _role(request, creds)
     if role != "admin":

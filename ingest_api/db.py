@@ -50,6 +50,68 @@ def resolve_database_url(settings: Settings, *, keep_running: bool = False) -> s
     return embedded_url(settings.data_dir, keep_running=keep_running)
 
 
+def flush_facts(conn: psycopg.Connection, limit: int | None = None) -> int:
+    """Bring the read-side facts up to date with every stored write (migration 0008); returns the
+    number of runs refreshed. Every reader of the views calls it first (cheap when nothing is queued).
+
+    On an idle connection outside autocommit it runs in a transaction of its own (committed at
+    once, so the refresh is not held open for the length of the caller's reads); inside a
+    transaction it joins that transaction.
+    """
+    from psycopg.rows import tuple_row
+
+    own = not conn.autocommit and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    if own:
+        conn.autocommit = True
+    try:
+        with conn.cursor(row_factory=tuple_row) as cur:
+            return cur.execute("select eval360_flush_facts(%s)", (limit,)).fetchone()[0]
+    finally:
+        if own:
+            conn.autocommit = False
+
+
+class FactsDrainer:
+    """A thread of the API process that drains facts_pending shortly after writes (poke()), and every
+    few seconds regardless, so that a reader seldom finds facts to refresh. Bounded batches: a reader
+    that does find work never waits behind one long refresh."""
+
+    def __init__(self, pool: ConnectionPool, *, delay_s: float = 0.05, period_s: float = 5.0, batch: int = 2000):
+        import threading
+
+        self._pool, self._delay, self._period, self._batch = pool, delay_s, period_s, batch
+        self._wake, self._stop = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._run, name="eval360-facts", daemon=True)
+
+    def start(self) -> FactsDrainer:
+        self._thread.start()
+        return self
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        import time
+
+        while not self._stop.is_set():
+            self._wake.wait(self._period)
+            self._wake.clear()
+            if self._stop.wait(self._delay):  # let a burst of writes pile up, then drain it in one pass
+                return
+            try:
+                with self._pool.connection(timeout=5) as conn:
+                    while flush_facts(conn, self._batch) >= self._batch and not self._stop.is_set():
+                        pass
+            except Exception as exc:  # noqa: BLE001 - the next reader flushes anyway; retry later
+                log.warning("draining the read-side facts failed (%s); will retry", exc.__class__.__name__)
+                time.sleep(1.0)
+
+
 def make_pool(url: str, settings: Settings, *, open_wait: bool = True) -> ConnectionPool:
     timeout_ms = int(settings.statement_timeout_ms)
 

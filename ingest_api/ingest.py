@@ -44,7 +44,7 @@ def derived_run_id(canonical: str, r: EvalResultIn) -> str:
     return "run-" + hashlib.sha256(basis.encode()).hexdigest()[:24]
 
 
-_CONFLICT = "E3409"  # raised by eval360_store_result (sql/migrations/0005) on a conflict
+_CONFLICT = "E3409"  # raised by eval360_store_results (sql/migrations/0008) on a conflict
 
 
 def _metric_rows(r: EvalResultIn, names: list[str], primary: str) -> tuple[list[dict], list[str]]:
@@ -66,69 +66,75 @@ def _metric_rows(r: EvalResultIn, names: list[str], primary: str) -> tuple[list[
     return rows, no_value
 
 
-def store_eval_result(conn: psycopg.Connection, r: EvalResultIn, *, source: str = "api",
-                      actor: str = "ingest", record_activity: bool = True,
-                      touched: list[str] | None = None) -> EvalResultOut:
-    """Store one result inside the caller's transaction (one server round trip). ApiError on a conflict."""
+def _prepare(i: int, r: EvalResultIn, source: str, actor: str, record_activity: bool) -> tuple[dict, dict]:
+    """The row eval360_store_results takes for r, and what the reply needs of it.
+
+    Everything that does not depend on stored state is decided here; the model's stored type
+    (when the caller sends none) decides between the two candidate checkpoint ids in SQL.
+    """
     names = list(r.metrics)
     primary = r.primary_metric or M.default_primary(names)
-    # Everything that does not depend on stored state is decided here; the model's stored type
-    # (when the caller sends none) decides between the two candidate checkpoint ids in SQL.
     cid_t, step_t = canonical_checkpoint_id(r.model_id, "training", r.checkpoint_id, r.training_step)
     cid_b, _ = canonical_checkpoint_id(r.model_id, "baseline", r.checkpoint_id, None)
     rows, no_value = _metric_rows(r, names, primary)
     primary_value, _ = M.split_value(r.metrics[primary])
     p = r.model_dump(exclude={"metrics"}, mode="json")
     p.update({
-        "model_type_explicit": "model_type" in r.model_fields_set, "cid_training": cid_t, "step_training": step_t,
-        "cid_baseline": cid_b, "primary_metric": primary, "metrics": rows, "source": source, "actor": actor,
-        "record_activity": record_activity, "primary_value": primary_value,
+        "i": i, "model_type_explicit": "model_type" in r.model_fields_set, "cid_training": cid_t,
+        "step_training": step_t, "cid_baseline": cid_b, "primary_metric": primary, "metrics": rows,
+        "source": source, "actor": actor, "record_activity": record_activity, "primary_value": primary_value,
         "primary_shown": None if primary_value is None else f"{primary_value:.4g}",
-        # JSON null is not SQL null: send empty containers instead.
-        "recipe_tags": r.recipe_tags or [], "metadata": r.metadata or {}, "eval_config": r.eval_config or {},
-        "inference_config": r.inference_config or {},
     })
     if r.eval_run_id is None:
         p["run_training"] = derived_run_id(cid_t, r)
         p["run_baseline"] = derived_run_id(cid_b, r)
-    try:
-        out = conn.execute("select eval360_store_result(%s) as r", (Jsonb(p),)).fetchone()["r"]
-    except psycopg.Error as exc:
-        if exc.sqlstate == _CONFLICT:
-            raise ApiError(409, exc.diag.message_primary or "conflict", field=exc.diag.message_hint) from None
-        raise
-    if touched is not None:
-        touched.extend(out["touched_runs"])
-    stored = {"model_id": r.model_id, "checkpoint_id": out["checkpoint_id"], "training_step": out["training_step"],
-              "dataset_name": r.dataset_name, "eval_run_id": out["eval_run_id"], "is_new_run": out["is_new_run"],
-              "status": r.status, "primary_metric": primary, "primary_value": primary_value,
-              "sample_count": r.sample_count, "model_type": out["model_type"], "source": source}
-    for hook in post_result_hooks:
-        hook(conn, stored)
-    return EvalResultOut(
-        checkpoint_id=out["checkpoint_id"], dataset_name=r.dataset_name, eval_run_id=out["eval_run_id"],
-        model_id=r.model_id, training_step=out["training_step"], posted_checkpoint_id=r.checkpoint_id,
-        is_new_run=out["is_new_run"], is_current=out["is_current"], n_metrics=len(names),
-        metrics_without_value=no_value,
-    )
+    return p, {"primary": primary, "primary_value": primary_value, "n_metrics": len(names), "no_value": no_value}
 
 
 def store_eval_results(conn: psycopg.Connection, results: list[EvalResultIn], *, source: str = "api",
-                       actor: str = "ingest") -> list[EvalResultOut]:
-    """Store many results in the caller's transaction; the read-side facts are refreshed once at the end."""
-    conn.execute("select set_config('eval360.defer_facts', 'on', true)")
-    touched: list[str] = []
-    out = []
-    for i, r in enumerate(results):
-        try:
-            out.append(store_eval_result(conn, r, source=source, actor=actor, touched=touched))
-        except ApiError as exc:
-            exc.message = f"results[{i}]: {exc.message}"
-            exc.field = f"results[{i}].{exc.field}" if exc.field else f"results[{i}]"
-            raise
-    conn.execute("select set_config('eval360.defer_facts', '', true)")
-    conn.execute("select score_facts_refresh(%s)", (sorted(set(touched)),))
-    return out
+                       actor: str = "ingest", record_activity: bool = True,
+                       field_prefix: bool = True) -> list[EvalResultOut]:
+    """Store results in the caller's transaction, in one server call whatever their number.
+
+    Applied as if posted one after another in list order. The read-side facts of the touched runs
+    are queued (facts_pending) for the next flush. ApiError(409) on a conflict, naming
+    `results[i].field` (or just `field` with field_prefix=False).
+    """
+    prepared = [_prepare(i, r, source, actor, record_activity) for i, r in enumerate(results)]
+    try:
+        outs = conn.execute("select eval360_store_results(%s) as r",
+                            (Jsonb([p for p, _ in prepared]),)).fetchone()["r"]
+    except psycopg.Error as exc:
+        if exc.sqlstate == _CONFLICT:
+            idx, _, field = (exc.diag.message_hint or "").partition(":")
+            msg = exc.diag.message_primary or "conflict"
+            if field_prefix:
+                raise ApiError(409, f"results[{idx}]: {msg}", field=f"results[{idx}].{field}") from None
+            raise ApiError(409, msg, field=field or None) from None
+        raise
+    replies = []
+    for r, (_, info), out in zip(results, prepared, outs):
+        stored = {"model_id": r.model_id, "checkpoint_id": out["checkpoint_id"],
+                  "training_step": out["training_step"], "dataset_name": r.dataset_name,
+                  "eval_run_id": out["eval_run_id"], "is_new_run": out["is_new_run"], "status": r.status,
+                  "primary_metric": info["primary"], "primary_value": info["primary_value"],
+                  "sample_count": r.sample_count, "model_type": out["model_type"], "source": source}
+        for hook in post_result_hooks:
+            hook(conn, stored)
+        replies.append(EvalResultOut(
+            checkpoint_id=out["checkpoint_id"], dataset_name=r.dataset_name, eval_run_id=out["eval_run_id"],
+            model_id=r.model_id, training_step=out["training_step"], posted_checkpoint_id=r.checkpoint_id,
+            is_new_run=out["is_new_run"], is_current=out["is_current"], n_metrics=info["n_metrics"],
+            metrics_without_value=info["no_value"],
+        ))
+    return replies
+
+
+def store_eval_result(conn: psycopg.Connection, r: EvalResultIn, *, source: str = "api",
+                      actor: str = "ingest", record_activity: bool = True) -> EvalResultOut:
+    """Store one result inside the caller's transaction (one server round trip). ApiError on a conflict."""
+    return store_eval_results(conn, [r], source=source, actor=actor, record_activity=record_activity,
+                              field_prefix=False)[0]
 
 
 # ------------------------------------------------------------------ examples

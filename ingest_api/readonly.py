@@ -25,6 +25,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from .db import flush_facts
+
 READER_ROLE = "eval360_reader"
 DEFAULT_MAX_ROWS = 5_000
 _ALLOWED_START = re.compile(r"^\s*(\(\s*)*(select|with|values|table|explain)\b", re.IGNORECASE)
@@ -88,6 +90,10 @@ def run_readonly(url: str, query: str, *, timeout_ms: int = 5_000, max_rows: int
     except psycopg.OperationalError as exc:
         raise ReadOnlyQueryError(f"cannot reach the database: {exc}".strip()) from exc
     try:
+        try:  # the views read the facts: bring them up to date with every write first
+            flush_facts(conn)
+        except psycopg.errors.InsufficientPrivilege:
+            conn.rollback()  # a reader-only login: it sees the facts as the last writer's reader left them
         with conn.cursor() as cur:
             cur.execute("set transaction read only")
             cur.execute(sql.SQL("set local statement_timeout = {}").format(sql.Literal(int(timeout_ms))))

@@ -188,8 +188,13 @@ def deliver_due(conn: psycopg.Connection, cfg: DeliveryConfig | None = None, *, 
 def _work_once(conn: psycopg.Connection, cfg: DeliveryConfig, client: httpx.Client) -> int:
     """One round: re-judge every queued alert cell, then send what is due. Returns the deliveries attempted."""
     from . import alerts
+    from .db import flush_facts
 
     try:
+        # Keep the read-side facts drained even when no API process runs (e.g. a backfill straight
+        # into the database); bounded batches so a reader never waits long behind the worker.
+        while flush_facts(conn, 5000):
+            pass
         while alerts.process_rechecks(conn):
             pass
     except psycopg.OperationalError:

@@ -140,6 +140,9 @@ def test_results_view_keeps_every_metric_of_current_runs(db):
 
 
 def _facts(url):
+    """The facts as a reader sees them: after draining what the writes queued (migration 0008)."""
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute("select eval360_flush_facts()")
     return (q(url, "select * from score_facts order by eval_run_id"),
             q(url, "select * from model_dataset_facts order by model_id, dataset_name"))
 

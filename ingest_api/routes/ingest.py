@@ -7,7 +7,8 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import psycopg
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from .. import ingest as core
@@ -59,25 +60,35 @@ async def _in_transaction(request: Request, fn: Callable[[psycopg.Connection], T
                 time.sleep(0.02 * (attempt + 1))
         raise AssertionError("unreachable")
 
-    return await run_in_threadpool(work)
+    out = await run_in_threadpool(work)
+    drainer = getattr(request.app.state, "facts_drainer", None)
+    if drainer is not None:
+        drainer.poke()  # refresh the read-side facts of what was just written, off the request
+    return out
+
+
+def _json(model: BaseModel) -> Response:
+    # The reply is built by our own code from validated values: serialise it once, without the
+    # second validation FastAPI gives a returned model (the decorator's response_model documents it).
+    return Response(model.model_dump_json(), media_type="application/json")
 
 
 @router.post("/eval-result", response_model=EvalResultOut)
-async def ingest_eval_result(body: EvalResultIn, request: Request, role: IngestAuth) -> EvalResultOut:
+async def ingest_eval_result(body: EvalResultIn, request: Request, role: IngestAuth) -> Response:
     """Store the scores of one (checkpoint, dataset) eval run, with provenance. Idempotent."""
-    return await _in_transaction(request, lambda conn: core.store_eval_result(conn, body, actor=role),
-                                 atomic_call=True)
+    return _json(await _in_transaction(request, lambda conn: core.store_eval_result(conn, body, actor=role),
+                                       atomic_call=True))
 
 
 @router.post("/eval-results", response_model=EvalResultBatchOut)
-async def ingest_eval_results(body: EvalResultBatchIn, request: Request, role: IngestAuth) -> EvalResultBatchOut:
-    """Store many results in one transaction (all or nothing); used by the backfill."""
+async def ingest_eval_results(body: EvalResultBatchIn, request: Request, role: IngestAuth) -> Response:
+    """Store many results in one transaction (all or nothing), in one server call; used by the backfill."""
 
     def work(conn: psycopg.Connection) -> EvalResultBatchOut:
         out = core.store_eval_results(conn, body.results, source=body.source, actor=role)
         return EvalResultBatchOut(count=len(out), results=out)
 
-    return await _in_transaction(request, work)
+    return _json(await _in_transaction(request, work))
 
 
 @router.post("/examples", response_model=ExamplesOut)

@@ -1,0 +1,343 @@
+-- 0008: the write of eval results, set-based, and the read-side facts kept behind the write.
+--
+-- eval360_store_results(p) stores a whole batch of results (a JSON array, one object per result,
+-- prepared by ingest_api/ingest.py) in a fixed number of statements, whatever the batch size:
+-- the scheduler's single post is a batch of one, the backfill's request a batch of hundreds.
+-- It replaces eval360_store_result (0007), which ran ~12 statements per result.
+--
+-- The read-side facts (score_facts, model_dataset_facts; 0002) are no longer refreshed in the
+-- ingest transaction: the runs a write touched are queued in facts_pending (in that transaction,
+-- so nothing is lost), and eval360_flush_facts() re-derives the facts of everything queued in one
+-- set-based pass. Every reader calls it before reading (a no-op when the queue is empty, which costs
+-- one index probe), and the API process drains the queue in the background shortly after a write,
+-- so readers seldom find work to do. A reader therefore never sees stale facts.
+
+create table facts_pending (
+  eval_run_id text primary key,
+  queued_at   timestamptz not null default now()
+);
+-- A queue: rows live for milliseconds; vacuum it often so probing it stays cheap.
+alter table facts_pending set (autovacuum_vacuum_threshold = 200, autovacuum_vacuum_scale_factor = 0);
+
+-- Re-derive the facts of queued runs (all of them, or at most p_limit, oldest first).
+-- Drainers queue on an advisory lock, so two of them never refresh the same rows at once; a
+-- reader that waited finds the queue drained by the other. With p_wait false it gives up at once
+-- when another drainer holds the lock (returns -1): an ingest transaction that judges alerts inline
+-- must not hold up, or be held up by, another one.
+create function eval360_flush_facts(p_limit integer default null, p_wait boolean default true) returns integer
+language plpgsql as $$
+declare
+  ids text[];
+begin
+  if not exists (select 1 from facts_pending) then
+    return 0;
+  end if;
+  if p_wait then
+    perform pg_advisory_xact_lock(360000002);
+  elsif not pg_try_advisory_xact_lock(360000002) then
+    return -1;
+  end if;
+  with d as (
+    delete from facts_pending
+     where eval_run_id in (select eval_run_id from facts_pending order by queued_at limit p_limit)
+    returning eval_run_id)
+  select array_agg(eval_run_id) into ids from d;
+  if ids is null then
+    return 0;
+  end if;
+  perform score_facts_refresh(ids);
+  return cardinality(ids);
+end $$;
+
+-- Statement triggers fire even when their statement changed no row. The store function runs its
+-- model / checkpoint / benchmark statements for every batch, mostly changing nothing: these
+-- triggers now return at once when there is nothing to do.
+create or replace function score_facts_from_models() returns trigger language plpgsql as $$
+begin
+  if not exists (select 1 from new_rows) then
+    return null;
+  end if;
+  perform score_facts_refresh(array(
+    select r.eval_run_id from eval_runs r
+      join new_rows n on n.model_id = r.model_id
+      join old_rows o on o.model_id = n.model_id
+     where r.is_current and n.model_type is distinct from o.model_type));
+  return null;
+end $$;
+
+create or replace function score_facts_from_checkpoints() returns trigger language plpgsql as $$
+begin
+  if not exists (select 1 from new_rows) then
+    return null;
+  end if;
+  perform score_facts_refresh(array(
+    select r.eval_run_id from eval_runs r
+      join new_rows n on n.checkpoint_id = r.checkpoint_id
+      join old_rows o on o.checkpoint_id = n.checkpoint_id
+     where r.is_current and n.training_step is distinct from o.training_step));
+  return null;
+end $$;
+
+create or replace function model_dataset_facts_from_benchmarks() returns trigger language plpgsql as $$
+begin
+  if not exists (select 1 from new_rows) then
+    return null;
+  end if;
+  perform model_dataset_facts_refresh(array(select d.model_id from model_dataset_facts d join new_rows n
+                                              on n.dataset_name = d.dataset_name),
+                                      array(select d.dataset_name from model_dataset_facts d join new_rows n
+                                              on n.dataset_name = d.dataset_name));
+  return null;
+end $$;
+
+-- Metadata objects merged in order (later keys win), like a run of `a || b || c`.
+create aggregate eval360_jsonb_merge(jsonb) (sfunc = jsonb_concat, stype = jsonb, initcond = '{}');
+
+-- One posted result as ingest.py prepares it: validated, normalised, with everything that does not
+-- depend on stored state decided (both candidate canonical ids, derived run ids, metric rows).
+create type eval360_result_in as (
+  i integer, model_id text, display_name text, owner text, model_type text, model_type_explicit boolean,
+  param_count bigint, checkpoint_id text, cid_training text, step_training bigint, cid_baseline text,
+  eval_run_id text, run_training text, run_baseline text, dataset_name text, checkpoint_path text,
+  metadata jsonb, training_run text, recipe_tags text[], status text, primary_metric text,
+  sample_count integer, seed bigint, harness_commit text, grader_type text, grader_version text,
+  prompt_template text, dataset_version text, dataset_split text, error_message text,
+  eval_config jsonb, inference_config jsonb, source text, category text, subcategory text,
+  record_activity boolean, actor text, primary_shown text, primary_value jsonb, metrics jsonb);
+
+-- What the stored state decided for it.
+create type eval360_result_at as (
+  i integer, model_type text, cid text, step bigint, run text, dataset_name text,
+  is_new boolean, is_current boolean);
+
+-- Results of a batch are applied as if posted one after another in array order: a model or
+-- checkpoint ends with the last values given (metadata merged), the last new run of a
+-- (checkpoint, dataset) is the current one. Conflicts raise SQLSTATE 'E3409' with HINT
+-- '<index>:<field>'; the API answers 409 naming results[index].field.
+create function eval360_store_results(p jsonb) returns jsonb
+language plpgsql as $$
+declare
+  v_in eval360_result_in[];
+  v_at eval360_result_at[];
+  v_existing text[];
+  v_demoted text[];
+  v_bad record;
+  v_key bigint;
+  v_defer text := coalesce(current_setting('eval360.defer_facts', true), '');
+begin
+  -- The statement triggers of eval_runs / eval_results (0006) stand aside: the facts are queued below.
+  perform set_config('eval360.defer_facts', 'on', true);
+  v_in := array(select x from jsonb_populate_recordset(null::eval360_result_in, p) x order by x.i);
+
+  -- Models: create, or update only what changed (an upsert would lock the row even when nothing
+  -- changes, serialising every concurrent post of the model).
+  insert into models (model_id, display_name, model_type, owner, param_count)
+  select r.model_id,
+         (array_agg(r.display_name order by r.i desc))[1],
+         coalesce((array_agg(r.model_type order by r.i desc) filter (where r.model_type_explicit))[1],
+                  (array_agg(r.model_type order by r.i))[1]),
+         (array_agg(r.owner order by r.i desc))[1],
+         (array_agg(r.param_count order by r.i desc) filter (where r.param_count is not null))[1]
+    from unnest(v_in) r group by r.model_id
+  on conflict (model_id) do nothing;
+  update models m set display_name = a.dn, owner = a.own, model_type = coalesce(a.typ, m.model_type),
+                      param_count = coalesce(a.pc, m.param_count), updated_at = now()
+    from (select r.model_id,
+                 (array_agg(r.display_name order by r.i desc))[1] dn,
+                 (array_agg(r.owner order by r.i desc))[1] own,
+                 (array_agg(r.model_type order by r.i desc) filter (where r.model_type_explicit))[1] typ,
+                 (array_agg(r.param_count order by r.i desc) filter (where r.param_count is not null))[1] pc
+            from unnest(v_in) r group by r.model_id) a
+   where m.model_id = a.model_id
+     and (m.display_name, m.owner, m.model_type, m.param_count)
+         is distinct from (a.dn, a.own, coalesce(a.typ, m.model_type), coalesce(a.pc, m.param_count));
+
+  -- The model's type decides the canonical checkpoint id and the run id.
+  v_at := array(
+    select row(r.i, m.model_type,
+               case when m.model_type = 'baseline' then r.cid_baseline else r.cid_training end,
+               case when m.model_type = 'baseline' then null else r.step_training end,
+               coalesce(r.eval_run_id, case when m.model_type = 'baseline' then r.run_baseline
+                                            else r.run_training end),
+               r.dataset_name, null, null)::eval360_result_at
+      from unnest(v_in) r join models m on m.model_id = r.model_id order by r.i);
+
+  -- Checkpoints: created with the first values given, then the later ones merged in.
+  insert into checkpoints (checkpoint_id, model_id, training_step, checkpoint_path, metadata, training_run,
+                           recipe_tags)
+  select distinct on (a.cid) a.cid, r.model_id, a.step, r.checkpoint_path, coalesce(r.metadata, '{}'),
+         r.training_run, coalesce(r.recipe_tags, '{}')
+    from unnest(v_at) a join unnest(v_in) r on r.i = a.i
+   order by a.cid, a.i
+  on conflict (checkpoint_id) do nothing;
+  select a.i, a.cid, c.model_id into v_bad
+    from unnest(v_at) a join unnest(v_in) r on r.i = a.i join checkpoints c on c.checkpoint_id = a.cid
+   where c.model_id <> r.model_id order by a.i limit 1;
+  if found then
+    raise exception using errcode = 'E3409', hint = v_bad.i || ':checkpoint_id',
+      message = format('checkpoint_id %L already belongs to model %L', v_bad.cid, v_bad.model_id);
+  end if;
+  update checkpoints c set
+    checkpoint_path = coalesce(g.path, c.checkpoint_path), metadata = c.metadata || g.meta,
+    training_run = coalesce(g.tr, c.training_run),
+    recipe_tags = coalesce(array(select jsonb_array_elements_text(g.tags)), c.recipe_tags),
+    updated_at = now()
+    from (select a.cid,
+                 (array_agg(r.checkpoint_path order by a.i desc) filter (where r.checkpoint_path is not null))[1] path,
+                 eval360_jsonb_merge(coalesce(r.metadata, '{}') order by a.i) meta,
+                 (array_agg(r.training_run order by a.i desc) filter (where r.training_run is not null))[1] tr,
+                 (jsonb_agg(to_jsonb(r.recipe_tags) order by a.i desc)
+                    filter (where cardinality(r.recipe_tags) > 0)) -> 0 tags
+            from unnest(v_at) a join unnest(v_in) r on r.i = a.i group by a.cid) g
+   where c.checkpoint_id = g.cid
+     and (c.checkpoint_path, c.metadata, c.training_run, c.recipe_tags)
+         is distinct from (coalesce(g.path, c.checkpoint_path), c.metadata || g.meta,
+                           coalesce(g.tr, c.training_run),
+                           coalesce(array(select jsonb_array_elements_text(g.tags)), c.recipe_tags));
+
+  -- The posted spelling of a checkpoint id, kept as an alias of the canonical one.
+  insert into checkpoint_aliases (alias, checkpoint_id)
+  select distinct on (r.checkpoint_id) r.checkpoint_id, a.cid
+    from unnest(v_at) a join unnest(v_in) r on r.i = a.i
+   where r.checkpoint_id <> a.cid order by r.checkpoint_id, a.i
+  on conflict (alias) do nothing;
+  select a.i, r.checkpoint_id as posted, x.checkpoint_id as other into v_bad
+    from unnest(v_at) a join unnest(v_in) r on r.i = a.i join checkpoint_aliases x on x.alias = r.checkpoint_id
+   where r.checkpoint_id <> a.cid and x.checkpoint_id <> a.cid order by a.i limit 1;
+  if found then
+    raise exception using errcode = 'E3409', hint = v_bad.i || ':checkpoint_id',
+      message = format('checkpoint_id %L is already an alias of %L', v_bad.posted, v_bad.other);
+  end if;
+
+  -- Serialise writers of the same (checkpoint, dataset), in one global order (no deadlock):
+  -- exactly one run of each is current.
+  for v_key in select distinct hashtextextended(a.cid || E'\x1f' || a.dataset_name, 360) k
+                 from unnest(v_at) a order by 1 loop
+    perform pg_advisory_xact_lock(v_key);
+  end loop;
+
+  -- A run id names one (checkpoint, dataset), before this batch and within it.
+  select a.i, a.run, e.checkpoint_id, e.dataset_name into v_bad
+    from unnest(v_at) a join eval_runs e on e.eval_run_id = a.run
+   where (e.checkpoint_id, e.dataset_name) is distinct from (a.cid, a.dataset_name) order by a.i limit 1;
+  if not found then
+    select x.i, x.run, x.fc as checkpoint_id, x.fd as dataset_name into v_bad
+      from (select a.i, a.run, a.cid, a.dataset_name,
+                   first_value(a.cid) over w fc, first_value(a.dataset_name) over w fd
+              from unnest(v_at) a window w as (partition by a.run order by a.i)) x
+     where (x.cid, x.dataset_name) is distinct from (x.fc, x.fd) order by x.i limit 1;
+  end if;
+  if v_bad.i is not null then
+    raise exception using errcode = 'E3409', hint = v_bad.i || ':eval_run_id',
+      message = format('eval_run_id %L already belongs to checkpoint %L and dataset %L',
+                       v_bad.run, v_bad.checkpoint_id, v_bad.dataset_name);
+  end if;
+
+  v_existing := array(select e.eval_run_id from eval_runs e
+                       where e.eval_run_id = any(array(select a.run from unnest(v_at) a)));
+  -- A new run becomes current (the one posted last, if a batch brings several for one cell);
+  -- a re-posted run keeps its place unless a new run of its cell arrives.
+  v_at := array(
+    select row(y.i, y.model_type, y.cid, y.step, y.run, y.dataset_name,
+               not y.existed and y.i = y.first_i,
+               case when y.existed then coalesce(e.is_current, false) and not y.any_new
+                    else y.run = y.winner end)::eval360_result_at
+      from (select x.*,
+                   bool_or(not x.existed) over (partition by x.cid, x.dataset_name) any_new,
+                   first_value(x.run) over (partition by x.cid, x.dataset_name, x.existed
+                                            order by x.first_i desc) winner
+              from (select a.*, a.run = any(v_existing) existed, min(a.i) over (partition by a.run) first_i
+                      from unnest(v_at) a) x) y
+      left join eval_runs e on e.eval_run_id = y.run
+     order by y.i);
+
+  with d as (
+    update eval_runs e set is_current = false, updated_at = now()
+      from (select distinct a.cid, a.dataset_name from unnest(v_at) a where a.is_new) k
+     where e.checkpoint_id = k.cid and e.dataset_name = k.dataset_name and e.is_current
+    returning e.eval_run_id)
+  select array_agg(eval_run_id) into v_demoted from d;
+
+  insert into eval_runs (eval_run_id, checkpoint_id, model_id, dataset_name, status, is_current, primary_metric,
+                         sample_count, seed, harness_commit, grader_type, grader_version, prompt_template,
+                         dataset_version, dataset_split, error_message, eval_config, inference_config, metadata,
+                         source)
+  select distinct on (a.run) a.run, a.cid, r.model_id, a.dataset_name, r.status, a.is_current, r.primary_metric,
+         r.sample_count, r.seed, r.harness_commit, r.grader_type, r.grader_version, r.prompt_template,
+         r.dataset_version, r.dataset_split, r.error_message, coalesce(r.eval_config, '{}'),
+         coalesce(r.inference_config, '{}'), coalesce(r.metadata, '{}'), r.source
+    from unnest(v_at) a join unnest(v_in) r on r.i = a.i
+   order by a.run, a.i desc
+  on conflict (eval_run_id) do update set
+    status = excluded.status, primary_metric = excluded.primary_metric, sample_count = excluded.sample_count,
+    seed = excluded.seed, harness_commit = excluded.harness_commit, grader_type = excluded.grader_type,
+    grader_version = excluded.grader_version, prompt_template = excluded.prompt_template,
+    dataset_version = excluded.dataset_version, dataset_split = excluded.dataset_split,
+    error_message = excluded.error_message, eval_config = excluded.eval_config,
+    inference_config = excluded.inference_config, metadata = excluded.metadata, source = excluded.source,
+    updated_at = now();
+
+  -- Metrics: each run gets the set of its last posting (metrics no longer posted go).
+  delete from eval_results e
+   using (select distinct on (a.run) a.run, r.metrics
+            from unnest(v_at) a join unnest(v_in) r on r.i = a.i
+           where a.run = any(v_existing) order by a.run, a.i desc) l
+   where e.eval_run_id = l.run
+     and not exists (select 1 from jsonb_array_elements(l.metrics) m where m->>'metric_name' = e.metric_name);
+  insert into eval_results (eval_run_id, metric_name, metric_value, value_note, is_primary, is_score, metric_order,
+                            n_samples, ci_lower, ci_upper, stderr)
+  select l.run, m.metric_name, m.metric_value, m.value_note, m.is_primary, m.is_score, m.metric_order,
+         m.n_samples, m.ci_lower, m.ci_upper, m.stderr
+    from (select distinct on (a.run) a.run, r.metrics
+            from unnest(v_at) a join unnest(v_in) r on r.i = a.i order by a.run, a.i desc) l
+   cross join lateral jsonb_to_recordset(l.metrics) as m(metric_name text, metric_value float8, value_note text,
+         is_primary boolean, is_score boolean, metric_order smallint, n_samples int, ci_lower float8,
+         ci_upper float8, stderr float8)
+  on conflict (eval_run_id, metric_name) do update set
+    metric_value = excluded.metric_value, value_note = excluded.value_note, is_primary = excluded.is_primary,
+    is_score = excluded.is_score, metric_order = excluded.metric_order, n_samples = excluded.n_samples,
+    ci_lower = excluded.ci_lower, ci_upper = excluded.ci_upper, stderr = excluded.stderr, ingested_at = now();
+
+  insert into benchmark_metadata (dataset_name, category, subcategory)
+  select r.dataset_name,
+         (array_agg(r.category order by r.i desc) filter (where r.category is not null))[1],
+         (array_agg(r.subcategory order by r.i desc) filter (where r.subcategory is not null))[1]
+    from unnest(v_in) r where r.category is not null or r.subcategory is not null
+   group by r.dataset_name
+  on conflict (dataset_name) do update set
+    category = coalesce(excluded.category, benchmark_metadata.category),
+    subcategory = coalesce(excluded.subcategory, benchmark_metadata.subcategory),
+    updated_at = now()
+  where (benchmark_metadata.category, benchmark_metadata.subcategory)
+        is distinct from (coalesce(excluded.category, benchmark_metadata.category),
+                          coalesce(excluded.subcategory, benchmark_metadata.subcategory));
+
+  insert into activity (event_type, model_id, checkpoint_id, dataset_name, actor, summary, detail)
+  select case when r.source = 'backfill' then 'backfill' else 'eval_result' end, r.model_id, a.cid,
+         a.dataset_name, r.actor,
+         format('%s: %s = %s (%s)%s', a.dataset_name, r.primary_metric, coalesce(r.primary_shown, 'no value'),
+                r.status, case when a.is_new then '' else ', updated' end),
+         jsonb_build_object('eval_run_id', a.run, 'status', r.status, 'primary_metric', r.primary_metric,
+                            'value', r.primary_value, 'is_new_run', a.is_new, 'source', r.source)
+    from unnest(v_at) a join unnest(v_in) r on r.i = a.i
+   where coalesce(r.record_activity, true) order by a.i;
+
+  -- Alerts of training checkpoints are judged by the worker from this queue (0003).
+  insert into alert_recheck (checkpoint_id, dataset_name, reason)
+  select distinct a.cid, a.dataset_name, 'result' from unnest(v_at) a where a.model_type = 'training'
+  on conflict (checkpoint_id, dataset_name) do nothing;
+
+  -- The read-side facts of every run this call touched, for the next flush.
+  insert into facts_pending (eval_run_id)
+  select distinct t from unnest(array(select a.run from unnest(v_at) a) || coalesce(v_demoted, '{}')) t
+  on conflict (eval_run_id) do nothing;
+
+  perform set_config('eval360.defer_facts', v_defer, true);
+  return (select jsonb_agg(jsonb_build_object('checkpoint_id', a.cid, 'training_step', a.step,
+                                              'eval_run_id', a.run, 'is_new_run', a.is_new,
+                                              'is_current', a.is_current, 'model_type', a.model_type)
+                           order by a.i)
+            from unnest(v_at) a);
+end $$;
+
+drop function eval360_store_result(jsonb);
