@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from . import __version__, errors
+from .batcher import ResultBatcher
 from .db import FactsDrainer, make_pool, resolve_database_url
 from .errors import error_response
 from .settings import Settings, get_settings
@@ -138,6 +139,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         app.state.database_url = url
         app.state.pool = make_pool(url, settings)
         app.state.facts_drainer = FactsDrainer(app.state.pool).start()
+        app.state.result_batcher = ResultBatcher(app.state.pool, on_stored=app.state.facts_drainer.poke)
         try:
             yield
         finally:

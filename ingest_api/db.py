@@ -76,7 +76,7 @@ class FactsDrainer:
     few seconds regardless, so that a reader seldom finds facts to refresh. Bounded batches: a reader
     that does find work never waits behind one long refresh."""
 
-    def __init__(self, pool: ConnectionPool, *, delay_s: float = 0.05, period_s: float = 5.0, batch: int = 2000):
+    def __init__(self, pool: ConnectionPool, *, delay_s: float = 0.25, period_s: float = 5.0, batch: int = 2000):
         import threading
 
         self._pool, self._delay, self._period, self._batch = pool, delay_s, period_s, batch

@@ -92,15 +92,16 @@ def _prepare(i: int, r: EvalResultIn, source: str, actor: str, record_activity: 
 
 
 def store_eval_results(conn: psycopg.Connection, results: list[EvalResultIn], *, source: str = "api",
-                       actor: str = "ingest", record_activity: bool = True,
+                       actor: str | list[str] = "ingest", record_activity: bool = True,
                        field_prefix: bool = True) -> list[EvalResultOut]:
     """Store results in the caller's transaction, in one server call whatever their number.
 
-    Applied as if posted one after another in list order. The read-side facts of the touched runs
+    Applied as if posted one after another in list order. actor: one for all, or one per result. The read-side facts of the touched runs
     are queued (facts_pending) for the next flush. ApiError(409) on a conflict, naming
     `results[i].field` (or just `field` with field_prefix=False).
     """
-    prepared = [_prepare(i, r, source, actor, record_activity) for i, r in enumerate(results)]
+    actors = actor if isinstance(actor, list) else [actor] * len(results)
+    prepared = [_prepare(i, r, source, a, record_activity) for i, (r, a) in enumerate(zip(results, actors))]
     try:
         outs = conn.execute("select eval360_store_results(%s) as r",
                             (Jsonb([p for p, _ in prepared]),)).fetchone()["r"]

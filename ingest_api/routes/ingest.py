@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -13,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import ingest as core
 from ..auth import IngestAuth
+from ..batcher import run_in_transaction
 from ..errors import ApiError
 from ..schemas import (
     EvalResultBatchIn,
@@ -25,42 +25,11 @@ from ..schemas import (
 
 router = APIRouter(prefix="/api/ingest", tags=["ingest"])
 T = TypeVar("T")
-_TRANSIENT = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
-_RETRIES = 4
 
 
-async def _in_transaction(request: Request, fn: Callable[[psycopg.Connection], T], *, atomic_call: bool = False) -> T:
-    """Run fn(conn) in one transaction on a pooled connection, in one worker-thread hop.
-
-    atomic_call: fn issues a single statement and no hook needs the transaction, so run it
-    in autocommit (one round trip instead of BEGIN / call / COMMIT).
-    """
-    pool = request.app.state.pool
-
-    def once() -> T:
-        with pool.connection() as conn:
-            if atomic_call and not core.hooks_active():
-                conn.autocommit = True
-                try:
-                    return fn(conn)
-                finally:
-                    conn.autocommit = False
-            with conn.transaction():
-                return fn(conn)
-
-    def work() -> T:
-        # A deadlock between two writers is transient: the loser's transaction was rolled back
-        # whole, so running it again is safe.
-        for attempt in range(_RETRIES):
-            try:
-                return once()
-            except _TRANSIENT:
-                if attempt == _RETRIES - 1:
-                    raise
-                time.sleep(0.02 * (attempt + 1))
-        raise AssertionError("unreachable")
-
-    out = await run_in_threadpool(work)
+async def _in_transaction(request: Request, fn: Callable[[psycopg.Connection], T]) -> T:
+    """Run fn(conn) in one transaction on a pooled connection, in one worker-thread hop."""
+    out = await run_in_threadpool(run_in_transaction, request.app.state.pool, fn)
     drainer = getattr(request.app.state, "facts_drainer", None)
     if drainer is not None:
         drainer.poke()  # refresh the read-side facts of what was just written, off the request
@@ -76,8 +45,10 @@ def _json(model: BaseModel) -> Response:
 @router.post("/eval-result", response_model=EvalResultOut)
 async def ingest_eval_result(body: EvalResultIn, request: Request, role: IngestAuth) -> Response:
     """Store the scores of one (checkpoint, dataset) eval run, with provenance. Idempotent."""
-    return _json(await _in_transaction(request, lambda conn: core.store_eval_result(conn, body, actor=role),
-                                       atomic_call=True))
+    batcher = getattr(request.app.state, "result_batcher", None)
+    if batcher is not None:
+        return _json(await batcher.submit(body, role))
+    return _json(await _in_transaction(request, lambda conn: core.store_eval_result(conn, body, actor=role)))
 
 
 @router.post("/eval-results", response_model=EvalResultBatchOut)

@@ -90,6 +90,30 @@ begin
   return null;
 end $$;
 
+-- The statement triggers of eval_runs / eval_results (0006) stand aside while eval360.defer_facts
+-- is on (inside eval360_store_results, which queues the facts itself): a WHEN clause spares the
+-- trigger call altogether.
+drop trigger eval_runs_facts_ins on eval_runs;
+drop trigger eval_runs_facts_upd on eval_runs;
+drop trigger eval_results_facts_ins on eval_results;
+drop trigger eval_results_facts_upd on eval_results;
+drop trigger eval_results_facts_del on eval_results;
+create trigger eval_runs_facts_ins after insert on eval_runs referencing new table as new_rows
+  for each statement when (current_setting('eval360.defer_facts', true) is distinct from 'on')
+  execute function score_facts_from_changed();
+create trigger eval_runs_facts_upd after update on eval_runs referencing new table as new_rows
+  for each statement when (current_setting('eval360.defer_facts', true) is distinct from 'on')
+  execute function score_facts_from_changed();
+create trigger eval_results_facts_ins after insert on eval_results referencing new table as new_rows
+  for each statement when (current_setting('eval360.defer_facts', true) is distinct from 'on')
+  execute function score_facts_from_changed();
+create trigger eval_results_facts_upd after update on eval_results referencing new table as new_rows
+  for each statement when (current_setting('eval360.defer_facts', true) is distinct from 'on')
+  execute function score_facts_from_changed();
+create trigger eval_results_facts_del after delete on eval_results referencing old table as old_rows
+  for each statement when (current_setting('eval360.defer_facts', true) is distinct from 'on')
+  execute function score_facts_from_changed();
+
 -- Metadata objects merged in order (later keys win), like a run of `a || b || c`.
 create aggregate eval360_jsonb_merge(jsonb) (sfunc = jsonb_concat, stype = jsonb, initcond = '{}');
 
@@ -177,10 +201,14 @@ begin
     raise exception using errcode = 'E3409', hint = v_bad.i || ':checkpoint_id',
       message = format('checkpoint_id %L already belongs to model %L', v_bad.cid, v_bad.model_id);
   end if;
+  if exists (select 1 from unnest(v_in) r
+              where r.checkpoint_path is not null or r.training_run is not null
+                 or coalesce(r.metadata, '{}') <> '{}' or cardinality(r.recipe_tags) > 0) then
   update checkpoints c set
     checkpoint_path = coalesce(g.path, c.checkpoint_path), metadata = c.metadata || g.meta,
     training_run = coalesce(g.tr, c.training_run),
-    recipe_tags = coalesce(array(select jsonb_array_elements_text(g.tags)), c.recipe_tags),
+    recipe_tags = case when g.tags is null then c.recipe_tags
+                       else array(select jsonb_array_elements_text(g.tags)) end,
     updated_at = now()
     from (select a.cid,
                  (array_agg(r.checkpoint_path order by a.i desc) filter (where r.checkpoint_path is not null))[1] path,
@@ -193,7 +221,9 @@ begin
      and (c.checkpoint_path, c.metadata, c.training_run, c.recipe_tags)
          is distinct from (coalesce(g.path, c.checkpoint_path), c.metadata || g.meta,
                            coalesce(g.tr, c.training_run),
-                           coalesce(array(select jsonb_array_elements_text(g.tags)), c.recipe_tags));
+                           case when g.tags is null then c.recipe_tags
+                                else array(select jsonb_array_elements_text(g.tags)) end);
+  end if;
 
   -- The posted spelling of a checkpoint id, kept as an alias of the canonical one.
   insert into checkpoint_aliases (alias, checkpoint_id)
@@ -220,7 +250,7 @@ begin
   select a.i, a.run, e.checkpoint_id, e.dataset_name into v_bad
     from unnest(v_at) a join eval_runs e on e.eval_run_id = a.run
    where (e.checkpoint_id, e.dataset_name) is distinct from (a.cid, a.dataset_name) order by a.i limit 1;
-  if not found then
+  if not found and cardinality(v_in) > 1 then
     select x.i, x.run, x.fc as checkpoint_id, x.fd as dataset_name into v_bad
       from (select a.i, a.run, a.cid, a.dataset_name,
                    first_value(a.cid) over w fc, first_value(a.dataset_name) over w fd
@@ -278,12 +308,14 @@ begin
     updated_at = now();
 
   -- Metrics: each run gets the set of its last posting (metrics no longer posted go).
+  if cardinality(v_existing) > 0 then
   delete from eval_results e
    using (select distinct on (a.run) a.run, r.metrics
             from unnest(v_at) a join unnest(v_in) r on r.i = a.i
            where a.run = any(v_existing) order by a.run, a.i desc) l
    where e.eval_run_id = l.run
      and not exists (select 1 from jsonb_array_elements(l.metrics) m where m->>'metric_name' = e.metric_name);
+  end if;
   insert into eval_results (eval_run_id, metric_name, metric_value, value_note, is_primary, is_score, metric_order,
                             n_samples, ci_lower, ci_upper, stderr)
   select l.run, m.metric_name, m.metric_value, m.value_note, m.is_primary, m.is_score, m.metric_order,
@@ -298,6 +330,7 @@ begin
     is_score = excluded.is_score, metric_order = excluded.metric_order, n_samples = excluded.n_samples,
     ci_lower = excluded.ci_lower, ci_upper = excluded.ci_upper, stderr = excluded.stderr, ingested_at = now();
 
+  if exists (select 1 from unnest(v_in) r where r.category is not null or r.subcategory is not null) then
   insert into benchmark_metadata (dataset_name, category, subcategory)
   select r.dataset_name,
          (array_agg(r.category order by r.i desc) filter (where r.category is not null))[1],
@@ -311,6 +344,7 @@ begin
   where (benchmark_metadata.category, benchmark_metadata.subcategory)
         is distinct from (coalesce(excluded.category, benchmark_metadata.category),
                           coalesce(excluded.subcategory, benchmark_metadata.subcategory));
+  end if;
 
   insert into activity (event_type, model_id, checkpoint_id, dataset_name, actor, summary, detail)
   select case when r.source = 'backfill' then 'backfill' else 'eval_result' end, r.model_id, a.cid,
