@@ -212,10 +212,10 @@ def reuse_info(url: str) -> dict:
 class Recorder:
     """Records the statements a query function runs, to replay them as 'bare SQL'.
 
-    Every statement of `queries` goes through one of its fetch helpers: _rows (dicts) or _tuples.
+    Every statement of `queries` goes through one of its fetch helpers: _rows, _records or _tuples.
     """
 
-    HELPERS = ("_rows", "_tuples")
+    HELPERS = ("_rows", "_records", "_tuples")
 
     def __init__(self):
         self.calls: list[tuple] = []

@@ -55,7 +55,11 @@ def cmd_api(args) -> int:
                           EVAL360_ADMIN_TOKEN=settings.admin_token or "")
         uvicorn.run("ingest_api.app:app_from_env", factory=True, workers=args.workers, **common)
     else:
-        uvicorn.run(create_app(settings, database_url=url), **common)
+        from .app import freeze_startup_objects
+
+        app = create_app(settings, database_url=url)
+        freeze_startup_objects()
+        uvicorn.run(app, **common)
     return 0
 
 

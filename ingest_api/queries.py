@@ -8,6 +8,7 @@ Functions return None where the thing asked about does not exist (the API answer
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -37,6 +38,13 @@ SCORE_COLS = ("model_id, dataset_name, model_type, display_name, owner, checkpoi
 
 def _rows(conn: psycopg.Connection, query: Any, params: Any = None) -> list[dict]:
     with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(query, params)
+        return cur.fetchall()
+
+
+def _records(conn: psycopg.Connection, query: Any, params: Any = None) -> list[dict]:
+    """_rows fetched in binary (faster to decode): for hundreds of rows of numbers and text."""
+    with conn.cursor(row_factory=dict_row, binary=True) as cur:
         cur.execute(query, params)
         return cur.fetchall()
 
@@ -387,7 +395,7 @@ def _pair_stats(conn: psycopg.Connection, pairs: Sequence[tuple[str, str]]) -> d
     if not pairs:
         return {}
     params = ([a for a, _ in pairs], [b for _, b in pairs])
-    rows = _rows(conn, """select v.* from unnest(%s::text[], %s::text[]) p(a, b)
+    rows = _records(conn, """select v.* from unnest(%s::text[], %s::text[]) p(a, b)
                           cross join lateral (select eval_run_id_a, eval_run_id_b, n_pairs, n_wrong_to_right,
                                                      n_right_to_wrong, n_fractional
                                               from v_example_pair_stats
@@ -403,6 +411,58 @@ def _pair_stats(conn: psycopg.Connection, pairs: Sequence[tuple[str, str]]) -> d
                        ([a for a, _ in frac], [b for _, b in frac])):
             out[(r["eval_run_id_a"], r["eval_run_id_b"])].update(r)
     return out
+
+
+def _flip_examples(conn: psycopg.Connection, pairs: Sequence[tuple[str, str]],
+                   limit: int) -> dict[tuple[str, str], list[dict]]:
+    """The first `limit` flipped examples (by example_idx) of each (run a, run b) pair: v_example_pairs
+    rows with flip <> 'same'.
+
+    Which examples flipped is read from the runs' outcome bits (v_example_pair_stats.flip_bits), so
+    only those example rows are fetched, not every example of both runs up to the limit-th flip.
+    The bits mark a superset of the flips (an example with neither is_correct nor a score counts as
+    wrong there, as 'same' in v_example_pairs): candidates are checked against v_example_pairs, and
+    further ones taken for a pair while any drop out.
+    """
+    pairs = list(dict.fromkeys(pairs))
+    out: dict[tuple[str, str], list[dict]] = {k: [] for k in pairs}
+    bits = {(a, b): t for a, b, t in _tuples(
+        conn, """select v.* from unnest(%s::text[], %s::text[]) p(a, b)
+                 cross join lateral (select eval_run_id_a, eval_run_id_b, flip_bits::text
+                                     from v_example_pair_stats
+                                     where eval_run_id_a = p.a and eval_run_id_b = p.b offset 0) v""",
+        ([a for a, _ in pairs], [b for _, b in pairs]))}
+    start = dict.fromkeys(bits, 0)  # the next bit of each pair to look at
+    todo = list(bits)
+    while todo:
+        qa, qb, qi = [], [], []
+        for k in todo:
+            text, pos = bits[k], start[k]
+            for _ in range(limit - len(out[k])):
+                pos = text.find("1", pos)
+                if pos < 0:
+                    pos = len(text)
+                    break
+                qa.append(k[0])
+                qb.append(k[1])
+                qi.append(pos)
+                pos += 1
+            start[k] = pos
+        if not qi:
+            break
+        for f in _records(conn, """select v.* from unnest(%s::text[], %s::text[], %s::int[]) p(a, b, i)
+                                   cross join lateral (
+                                     select eval_run_id_a, eval_run_id_b, example_idx, flip, score_a, score_b,
+                                            input_preview, ground_truth, output_a, output_b, topic, difficulty
+                                     from v_example_pairs
+                                     where eval_run_id_a = p.a and eval_run_id_b = p.b and example_idx = p.i
+                                       and flip <> 'same' offset 0) v""", (qa, qb, qi)):
+            out[(f.pop("eval_run_id_a"), f.pop("eval_run_id_b"))].append(f)
+        # Short of the limit with bits left to look at: some candidates were no flip. Take more.
+        todo = [k for k in todo if len(out[k]) < limit and start[k] < len(bits[k])]
+    for lst in out.values():
+        lst.sort(key=lambda f: f["example_idx"])
+    return {k: v for k, v in out.items() if v}
 
 
 def _test_dict(t: stats.TestResult) -> dict:
@@ -424,8 +484,12 @@ def diagnosis(conn: psycopg.Connection, model_id: str, *, window: int = 5, alpha
     if model is None:
         return None
     # The model's latest scores and every baseline's, in one read (filtering on v_latest_scores' key).
-    both = _with_intervals(_rows(conn, f"""select {SCORE_COLS} from v_latest_scores
-                                           where model_id = any(%s) order by dataset_name, model_id""",
+    both = _with_intervals(_records(conn, """select model_id, dataset_name, display_name, checkpoint_id, training_step,
+                                                 eval_run_id, metric_name, metric_value, n, ci_lower, ci_upper,
+                                                 stderr, is_higher_better, n_graded, score_sum, score_sumsq,
+                                                 n_fractional
+                                          from v_latest_scores
+                                          where model_id = any(%s) order by dataset_name, model_id""",
                                  ([model_id, *model["baseline_ids"]],)))
     own = [r for r in both if r["model_id"] == model_id]
     datasets = {r["dataset_name"] for r in own}
@@ -447,46 +511,35 @@ def diagnosis(conn: psycopg.Connection, model_id: str, *, window: int = 5, alpha
                  for b in by_ds.get(r["dataset_name"], []) if b["n_graded"]]
         pair_stats = _pair_stats(conn, pairs)
 
-    # Tests: model − baseline (effect > 0 means the model scores higher).
-    best_tests: list[stats.TestResult | None] = []
+    # Tests: model − baseline (effect > 0 means the model scores higher), one per baseline and
+    # dataset; the best baseline's test is that baseline's.
     per_base: dict[str, list[tuple[str, stats.TestResult]]] = {}
+    tests_per: dict[tuple[str, str], stats.TestResult] = {}
     for r in own:
-        b = best_base.get(r["dataset_name"])
-        if b is None:
-            best_tests.append(None)
-        else:
-            best_tests.append(stats.compare_scores(b, r, pair_stats.get((b["eval_run_id"], r["eval_run_id"]))))
-        for bb in by_ds.get(r["dataset_name"], []):
-            pr = pair_stats.get((bb["eval_run_id"], r["eval_run_id"]))
-            per_base.setdefault(bb["model_id"], []).append((r["dataset_name"], stats.compare_scores(bb, r, pr)))
+        ds = r["dataset_name"]
+        for bb in by_ds.get(ds, []):
+            t = stats.compare_scores(bb, r, pair_stats.get((bb["eval_run_id"], r["eval_run_id"])))
+            per_base.setdefault(bb["model_id"], []).append((ds, t))
+            tests_per[(bb["model_id"], ds)] = t
+    best_tests: list[stats.TestResult | None] = [
+        tests_per[(best_base[r["dataset_name"]]["model_id"], r["dataset_name"])]
+        if r["dataset_name"] in best_base else None for r in own]
     q_best = stats.benjamini_hochberg([t.p_value if t else None for t in best_tests])
     q_per: dict[tuple[str, str], float | None] = {}
     for bm, lst in per_base.items():
         for (ds, _), qv in zip(lst, stats.benjamini_hochberg([t.p_value for _, t in lst])):
             q_per[(bm, ds)] = qv
-    tests_per = {(bm, ds): t for bm, lst in per_base.items() for ds, t in lst}
 
-    # Trends: the last `window` scored checkpoints of each dataset.
-    series = _rows(conn, """select s.* from unnest(%s::text[]) d(name)
-                            cross join lateral (
-                              select dataset_name, training_step, metric_value, metric_name, n, ci_lower,
-                                     ci_upper, stderr, n_examples, n_graded, n_correct, score_sum, score_sumsq,
-                                     n_fractional
-                              from v_current_scores
-                              where model_id = %s and dataset_name = d.name and is_scored
-                                and training_step is not null
-                              order by training_step desc nulls last limit %s) s
-                            order by s.dataset_name, s.training_step""", (sorted(datasets), model_id, window))
-    ser_by: dict[str, list[dict]] = {}
-    for s in series:
-        ser_by.setdefault(s["dataset_name"], []).append(s)
+    # Every scored point of the model, read once: the trends (the last `window` scored checkpoints
+    # of each dataset) and the best checkpoint overall both come from it.
+    by_cp, steps, ser_by = _group_points(_model_points(conn, model_id))
 
     scores = {}
     for r, t, qv in zip(own, best_tests, q_best):
         ds = r["dataset_name"]
         b = best_base.get(ds)
-        pts = ser_by.get(ds, [])
-        tr = stats.trend([p["training_step"] for p in pts], [p["metric_value"] for p in pts], window=window)
+        pts = sorted(ser_by.get(ds, ()))[-window:]
+        tr = stats.trend([p[0] for p in pts], [p[1] for p in pts], window=window)
         trend_d = tr.as_dict()
         if not r["is_higher_better"] and tr.label in ("up", "down", "up_slow", "down_slow"):
             trend_d["note"] = "lower is better on this dataset"
@@ -516,7 +569,7 @@ def diagnosis(conn: psycopg.Connection, model_id: str, *, window: int = 5, alpha
 
     best_per = _rows(conn, "select dataset_name, training_step, checkpoint_id, metric_value, n_checkpoints_scored "
                            "from v_best_scores where model_id = %s order by dataset_name", (model_id,))
-    overall = best_overall_checkpoint(conn, model_id)
+    overall = _best_overall(by_cp, steps)
     return {
         "model_id": model["model_id"], "display_name": model["display_name"], "model_type": model["model_type"],
         "latest_checkpoint": model["latest_checkpoint_id"], "latest_step": model["latest_step"],
@@ -533,6 +586,34 @@ def diagnosis(conn: psycopg.Connection, model_id: str, *, window: int = 5, alpha
     }
 
 
+def _model_points(conn: psycopg.Connection, model_id: str) -> list[tuple]:
+    """(checkpoint_id, training_step, dataset_name, metric_value, is_higher_better) of each scored
+    current run of a model (thousands of rows: tuples)."""
+    return _tuples(conn, """select checkpoint_id, training_step, dataset_name, metric_value, is_higher_better
+                            from v_current_scores where model_id = %s and is_scored""", (model_id,))
+
+
+def _group_points(points: list[tuple]) -> tuple[dict, dict, dict]:
+    """_model_points grouped: {checkpoint: {dataset: value, negated where lower is better}},
+    {checkpoint: step} and {dataset: [(step, value)…]} (checkpoints with a step)."""
+    by_cp: dict[str, dict[str, float]] = {}
+    steps: dict[str, int | None] = {}
+    series: dict[str, list[tuple]] = {}
+    for cid, step, ds, v, higher in points:
+        cp = by_cp.get(cid)
+        if cp is None:
+            cp = by_cp[cid] = {}
+            steps[cid] = step
+        cp[ds] = v if higher else -v
+        if step is not None:
+            ser = series.get(ds)
+            if ser is None:
+                series[ds] = [(step, v)]
+            else:
+                ser.append((step, v))
+    return by_cp, steps, series
+
+
 def best_overall_checkpoint(conn: psycopg.Connection, model_id: str) -> dict | None:
     """The checkpoint with the highest mean score over datasets common to every compared checkpoint.
 
@@ -541,20 +622,16 @@ def best_overall_checkpoint(conn: psycopg.Connection, model_id: str) -> dict | N
     wins (ties: more datasets), so no checkpoint is ranked on a set of datasets the others lack.
     Lower-is-better datasets enter negated.
     """
-    with conn.cursor(row_factory=tuple_row) as cur:  # thousands of rows: no dict per row
-        cur.execute("""select checkpoint_id, training_step, dataset_name,
-                              case when is_higher_better then metric_value else -metric_value end
-                       from v_current_scores where model_id = %s and is_scored""", (model_id,))
-        rows = cur.fetchall()
-    if not rows:
+    by_cp, steps, _ = _group_points(_model_points(conn, model_id))
+    return _best_overall(by_cp, steps)
+
+
+def _best_overall(by_cp: dict[str, dict[str, float]], steps: dict[str, int | None]) -> dict | None:
+    if not by_cp:
         return None
-    by_cp: dict[str, dict[str, float]] = {}
-    steps: dict[str, int | None] = {}
-    cover: dict[str, int] = {}
-    for cid, step, ds, v in rows:
-        by_cp.setdefault(cid, {})[ds] = v
-        steps[cid] = step
-        cover[ds] = cover.get(ds, 0) + 1
+    cover: Counter[str] = Counter()  # checkpoints scored per dataset
+    for cp in by_cp.values():
+        cover.update(cp.keys())
     order = sorted(cover, key=lambda d: (-cover[d], d))
     alive = set(by_cp)
     best_j, best_cps, best_size = 0, set(), -1
@@ -670,15 +747,7 @@ def diff_checkpoints(conn: psycopg.Connection, checkpoint_a: str, checkpoint_b: 
     if pstats and flips_limit > 0:
         keys = [k for k, v in pstats.items() if v["n_wrong_to_right"] or v["n_right_to_wrong"]]
         if keys:
-            for f in _rows(conn, """select v.* from unnest(%s::text[], %s::text[]) p(a, b)
-                                    cross join lateral (
-                                      select eval_run_id_a, eval_run_id_b, example_idx, flip, score_a, score_b,
-                                             input_preview, ground_truth, output_a, output_b, topic, difficulty
-                                      from v_example_pairs
-                                      where eval_run_id_a = p.a and eval_run_id_b = p.b and flip <> 'same'
-                                      order by example_idx limit %s) v""",
-                           ([k[0] for k in keys], [k[1] for k in keys], flips_limit)):
-                flips.setdefault((f.pop("eval_run_id_a"), f.pop("eval_run_id_b")), []).append(f)
+            flips = _flip_examples(conn, keys, flips_limit)
     tests: list[stats.TestResult | None] = []
     for d in names:
         a, b = side[ca].get(d), side[cb].get(d)

@@ -15,6 +15,8 @@ import numpy as np
 from scipy import special as sc
 from scipy import stats as st
 
+from .metrics import is_proportion_metric
+
 Z95 = float(st.norm.ppf(0.975))
 
 
@@ -341,8 +343,6 @@ def score_interval_columns(values: Sequence, names: Sequence, ns: Sequence, ci_l
                            score_sumsq: Sequence, n_fractional: Sequence) -> tuple[list, list, list, list, list]:
     """score_intervals() on columns (one sequence per field, rows in the same order): returns the
     columns (n, ci_lower, ci_upper, stderr, interval_method). For callers that fetch tuples."""
-    from .metrics import is_proportion_metric
-
     # Default: the caller's own figures ("reported" when it stored any, else no interval).
     out_n, out_lo, out_hi, out_se = list(ns), list(ci_lower), list(ci_upper), list(stderr)
     out_m: list[str | None] = ["reported" if a is not None or b is not None or c is not None else None
@@ -433,8 +433,6 @@ def z_test_from_se(v_a: float | None, se_a: float | None, v_b: float | None, se_
 def compare_scores(a: dict, b: dict, pair: dict | None = None) -> TestResult:
     """b − a for two score rows: paired test on shared examples when given, else a two-proportion
     test from counts for proportion metrics with n, else a z-test from standard errors."""
-    from .metrics import is_proportion_metric
-
     va, vb = a.get("metric_value"), b.get("metric_value")
     if va is None or vb is None:
         return TestResult(None, None if va is None or vb is None else vb - va, None, None, "insufficient_data")

@@ -88,6 +88,30 @@ def test_pair_stats_from_bits_match_the_rows(db):
     assert sums == [{"n_pairs": 6, "n_wrong_to_right": 3, "n_right_to_wrong": 1, "diff_sum": 2.0}]
 
 
+def test_flip_bits_and_flipped_examples_match_the_rows(db):
+    from psycopg.rows import dict_row
+
+    from ingest_api import queries
+
+    # Example 6 has no outcome on r1 (neither is_correct nor a score): its bit says wrong, so the bits
+    # mark it as a flip candidate, but v_example_pairs calls it 'same'; the flips after it still count.
+    seed(db, EXAMPLES + """insert into example_results (eval_run_id, example_idx, is_correct, score) values
+        ('r1', 6, null, null), ('r1', 7, false, 0), ('r1', 8, true, 1),
+        ('r2', 6, true, 1), ('r2', 7, true, 1), ('r2', 8, false, 0);""")
+    assert q(db, "select flip_bits::text b from v_example_pair_stats where eval_run_id_a = 'r1' "
+                 "and eval_run_id_b = 'r2'") == [{"b": "011110111"}]
+    with psycopg.connect(db, row_factory=dict_row) as c:
+        for limit in range(1, 9):
+            want = q(db, """select example_idx, flip, score_a, score_b, input_preview, ground_truth, output_a,
+                                   output_b, topic, difficulty
+                            from v_example_pairs where eval_run_id_a = 'r1' and eval_run_id_b = 'r2'
+                              and flip <> 'same' order by example_idx limit %s""", (limit,))
+            got = queries._flip_examples(c, [("r1", "r2"), ("r8", "r1")], limit)
+            assert got[("r1", "r2")] == want
+            assert [f["example_idx"] for f in got[("r8", "r1")]] == [3][:limit]
+    assert [f["example_idx"] for f in want] == [1, 2, 3, 4, 7, 8]
+
+
 def _bits(url):
     return q(url, "select eval_run_id, n_examples, n_correct, score_sum, present_bits::text p, outcome_bits::text o "
                   "from example_run_stats order by 1")

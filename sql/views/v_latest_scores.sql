@@ -10,5 +10,6 @@ select d.model_id, d.dataset_name, s.model_type, s.display_name, s.owner,
        d.n_checkpoints_scored::bigint as n_checkpoints_scored,
        'latest'::text as score_choice
 from model_dataset_facts d
--- one key lookup per model × dataset (offset 0 keeps the planner from scanning score_facts whole)
-cross join lateral (select * from v_current_scores c where c.eval_run_id = d.latest_run_id offset 0) s;
+-- A join on the run's key: filtered on model or dataset, one key lookup per row; the joins of
+-- v_current_scores a reader does not use drop out of its plan.
+join v_current_scores s on s.eval_run_id = d.latest_run_id;
