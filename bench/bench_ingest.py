@@ -116,7 +116,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--examples", type=int, default=100_000)
     ap.add_argument("--batch", type=int, default=5000)
     ap.add_argument("--json", type=Path)
-    ap.add_argument("--workers", type=int, default=2, help="API worker processes")
+    ap.add_argument("--workers", type=int, default=1, help="API worker processes (default 1, as `eval360 api`)")
     a = ap.parse_args(argv)
     out = {}
     with embedded_db() as url, api_server(url, workers=a.workers) as base:

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from . import __version__, errors
 from .batcher import ResultBatcher
-from .db import FactsDrainer, make_pool, resolve_database_url
+from .db import FactsDrainer, make_async_pool, make_pool, resolve_database_url
 from .errors import error_response
 from .settings import Settings, get_settings
 
@@ -140,10 +140,14 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         app.state.database_url = url
         app.state.pool = make_pool(url, settings)
         app.state.facts_drainer = FactsDrainer(app.state.pool).start()
-        app.state.result_batcher = ResultBatcher(app.state.pool, on_stored=app.state.facts_drainer.poke)
+        app.state.ingest_pool = make_async_pool(url, settings)
+        await app.state.ingest_pool.open(wait=False)
+        app.state.result_batcher = ResultBatcher(app.state.pool, apool=app.state.ingest_pool,
+                                                 on_stored=app.state.facts_drainer.poke)
         try:
             yield
         finally:
+            await app.state.ingest_pool.close()
             app.state.facts_drainer.stop()
             app.state.pool.close()
 

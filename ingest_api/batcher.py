@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 from starlette.concurrency import run_in_threadpool
 
 from . import ingest as core
@@ -56,10 +56,15 @@ def run_in_transaction(pool: ConnectionPool, fn: Callable[[psycopg.Connection], 
 
 
 class ResultBatcher:
-    """Per API process: collects single-result posts while a batch is being stored."""
+    """Per API process: collects single-result posts while a batch is being stored.
 
-    def __init__(self, pool: ConnectionPool, *, max_batch: int = 64, on_stored: Callable[[], None] | None = None):
+    With an async pool, a batch is stored from the event loop itself (no worker-thread hop) unless a
+    post-result hook needs a synchronous connection in the transaction (EVAL360_ALERTS_INLINE)."""
+
+    def __init__(self, pool: ConnectionPool, *, apool: AsyncConnectionPool | None = None, max_batch: int = 64,
+                 on_stored: Callable[[], None] | None = None):
         self._pool = pool
+        self._apool = apool
         self._max = max_batch
         self._on_stored = on_stored
         self._waiting: list[tuple[EvalResultIn, str, asyncio.Future]] = []
@@ -76,7 +81,10 @@ class ResultBatcher:
         while self._waiting:
             batch, self._waiting = self._waiting[:self._max], self._waiting[self._max:]
             try:
-                outcomes = await run_in_threadpool(self._store, batch)
+                if self._apool is not None and not core.hooks_active():
+                    outcomes = await self._store_async(batch)
+                else:
+                    outcomes = await run_in_threadpool(self._store, batch)
             except BaseException as exc:  # noqa: BLE001 - every waiter must hear of it
                 outcomes = [exc] * len(batch)
             for (_, _, fut), out in zip(batch, outcomes):
@@ -88,6 +96,36 @@ class ResultBatcher:
                     fut.set_result(out)
             if self._on_stored is not None:
                 self._on_stored()
+
+    async def _store_async(self, batch: list[tuple[EvalResultIn, str, asyncio.Future]]
+                           ) -> list[EvalResultOut | BaseException]:
+        prepared = core.PreparedBatch([r for r, _, _ in batch], source="api", actor=[a for _, a, _ in batch],
+                                      record_activity=True)
+        try:
+            for attempt in range(RETRIES):
+                try:
+                    async with self._apool.connection() as conn:  # autocommit: one statement, one transaction
+                        cur = await conn.execute(core.STORE_SQL, (prepared.arg,))
+                        outs = (await cur.fetchone())["r"]
+                    return list(prepared.replies(outs))
+                except TRANSIENT:
+                    if attempt == RETRIES - 1:
+                        raise
+                    await asyncio.sleep(0.02 * (attempt + 1))
+                except psycopg.Error as exc:
+                    err = prepared.conflict(exc, field_prefix=False)
+                    if err is None:
+                        raise
+                    if len(batch) == 1:
+                        return [err]
+                    break
+        except Exception as exc:  # noqa: BLE001 - answered per result below
+            if len(batch) == 1:
+                return [exc]
+        out: list[EvalResultOut | BaseException] = []
+        for item in batch:  # the batch failed: each alone, so only the bad one fails
+            out.extend(await self._store_async([item]))
+        return out
 
     def _store(self, batch: list[tuple[EvalResultIn, str, asyncio.Future]]) -> list[EvalResultOut | BaseException]:
         results = [r for r, _, _ in batch]

@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from .settings import SQL_DIR, Settings
 
@@ -139,6 +139,20 @@ def make_pool(url: str, settings: Settings, *, open_wait: bool = True) -> Connec
             # The API still starts; requests answer 503 until the database is back.
             log.warning("database not reachable at start-up; serving 503 until it is")
     return pool
+
+
+def make_async_pool(url: str, settings: Settings) -> AsyncConnectionPool:
+    """A small autocommit pool for the event loop (the group commit of single-result posts runs
+    one batch at a time per process, so two connections are plenty). Opened by the caller."""
+    timeout_ms = int(settings.statement_timeout_ms)
+
+    async def configure(conn: psycopg.AsyncConnection) -> None:
+        await conn.execute(f"set statement_timeout = {timeout_ms}")
+        await conn.execute("set application_name = 'eval360-ingest'")
+
+    return AsyncConnectionPool(url, min_size=1, max_size=2, kwargs={"row_factory": dict_row, "autocommit": True},
+                               configure=configure, timeout=settings.pool_timeout_s, reconnect_timeout=3600,
+                               open=False, name="eval360-ingest")
 
 
 # ---------------------------------------------------------------- migrations

@@ -91,44 +91,70 @@ def _prepare(i: int, r: EvalResultIn, source: str, actor: str, record_activity: 
     return p, {"primary": primary, "primary_value": primary_value, "n_metrics": len(names), "no_value": no_value}
 
 
+STORE_SQL = "select eval360_store_results(%s) as r"
+
+
+class PreparedBatch:
+    """A batch ready for eval360_store_results: the JSON argument, and what the replies need."""
+
+    def __init__(self, results: list[EvalResultIn], *, source: str, actor: str | list[str],
+                 record_activity: bool):
+        actors = actor if isinstance(actor, list) else [actor] * len(results)
+        prepared = [_prepare(i, r, source, a, record_activity) for i, (r, a) in enumerate(zip(results, actors))]
+        self.results = results
+        self.source = source
+        self.arg = Jsonb([p for p, _ in prepared])
+        self.infos = [info for _, info in prepared]
+
+    def conflict(self, exc: psycopg.Error, field_prefix: bool) -> ApiError | None:
+        """The 409 for a conflict raised by the store function (None for any other error)."""
+        if exc.sqlstate != _CONFLICT:
+            return None
+        idx, _, field = (exc.diag.message_hint or "").partition(":")
+        msg = exc.diag.message_primary or "conflict"
+        if field_prefix:
+            return ApiError(409, f"results[{idx}]: {msg}", field=f"results[{idx}].{field}")
+        return ApiError(409, msg, field=field or None)
+
+    def replies(self, outs: list[dict], conn: psycopg.Connection | None = None) -> list[EvalResultOut]:
+        """The replies; with conn, the post-result hooks run for each stored result first."""
+        replies = []
+        for r, info, out in zip(self.results, self.infos, outs):
+            if conn is not None and post_result_hooks:
+                stored = {"model_id": r.model_id, "checkpoint_id": out["checkpoint_id"],
+                          "training_step": out["training_step"], "dataset_name": r.dataset_name,
+                          "eval_run_id": out["eval_run_id"], "is_new_run": out["is_new_run"], "status": r.status,
+                          "primary_metric": info["primary"], "primary_value": info["primary_value"],
+                          "sample_count": r.sample_count, "model_type": out["model_type"], "source": self.source}
+                for hook in post_result_hooks:
+                    hook(conn, stored)
+            replies.append(EvalResultOut(
+                checkpoint_id=out["checkpoint_id"], dataset_name=r.dataset_name, eval_run_id=out["eval_run_id"],
+                model_id=r.model_id, training_step=out["training_step"], posted_checkpoint_id=r.checkpoint_id,
+                is_new_run=out["is_new_run"], is_current=out["is_current"], n_metrics=info["n_metrics"],
+                metrics_without_value=info["no_value"],
+            ))
+        return replies
+
+
 def store_eval_results(conn: psycopg.Connection, results: list[EvalResultIn], *, source: str = "api",
                        actor: str | list[str] = "ingest", record_activity: bool = True,
                        field_prefix: bool = True) -> list[EvalResultOut]:
     """Store results in the caller's transaction, in one server call whatever their number.
 
-    Applied as if posted one after another in list order. actor: one for all, or one per result. The read-side facts of the touched runs
-    are queued (facts_pending) for the next flush. ApiError(409) on a conflict, naming
-    `results[i].field` (or just `field` with field_prefix=False).
+    Applied as if posted one after another in list order; actor: one for all, or one per result.
+    The read-side facts of the touched runs are queued (facts_pending) for the next flush.
+    ApiError(409) on a conflict, naming `results[i].field` (or just `field` with field_prefix=False).
     """
-    actors = actor if isinstance(actor, list) else [actor] * len(results)
-    prepared = [_prepare(i, r, source, a, record_activity) for i, (r, a) in enumerate(zip(results, actors))]
+    batch = PreparedBatch(results, source=source, actor=actor, record_activity=record_activity)
     try:
-        outs = conn.execute("select eval360_store_results(%s) as r",
-                            (Jsonb([p for p, _ in prepared]),)).fetchone()["r"]
+        outs = conn.execute(STORE_SQL, (batch.arg,)).fetchone()["r"]
     except psycopg.Error as exc:
-        if exc.sqlstate == _CONFLICT:
-            idx, _, field = (exc.diag.message_hint or "").partition(":")
-            msg = exc.diag.message_primary or "conflict"
-            if field_prefix:
-                raise ApiError(409, f"results[{idx}]: {msg}", field=f"results[{idx}].{field}") from None
-            raise ApiError(409, msg, field=field or None) from None
+        err = batch.conflict(exc, field_prefix)
+        if err is not None:
+            raise err from None
         raise
-    replies = []
-    for r, (_, info), out in zip(results, prepared, outs):
-        stored = {"model_id": r.model_id, "checkpoint_id": out["checkpoint_id"],
-                  "training_step": out["training_step"], "dataset_name": r.dataset_name,
-                  "eval_run_id": out["eval_run_id"], "is_new_run": out["is_new_run"], "status": r.status,
-                  "primary_metric": info["primary"], "primary_value": info["primary_value"],
-                  "sample_count": r.sample_count, "model_type": out["model_type"], "source": source}
-        for hook in post_result_hooks:
-            hook(conn, stored)
-        replies.append(EvalResultOut(
-            checkpoint_id=out["checkpoint_id"], dataset_name=r.dataset_name, eval_run_id=out["eval_run_id"],
-            model_id=r.model_id, training_step=out["training_step"], posted_checkpoint_id=r.checkpoint_id,
-            is_new_run=out["is_new_run"], is_current=out["is_current"], n_metrics=info["n_metrics"],
-            metrics_without_value=info["no_value"],
-        ))
-    return replies
+    return batch.replies(outs, conn)
 
 
 def store_eval_result(conn: psycopg.Connection, r: EvalResultIn, *, source: str = "api",

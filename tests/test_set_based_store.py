@@ -4,6 +4,7 @@ facts queued by writes are drained before reads and in the background."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +15,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from ingest_api.batcher import ResultBatcher
-from ingest_api.db import make_pool
+from ingest_api.db import make_async_pool, make_pool
 from ingest_api.errors import ApiError
 from ingest_api.schemas import EvalResultIn
 from tests.conftest import INGEST, q
@@ -111,24 +112,38 @@ def test_a_conflict_anywhere_in_a_batch_stores_nothing_and_names_the_result(clie
     assert q(db, "select count(*) n from eval_runs")[0]["n"] == before
 
 
-def test_group_commit_fails_only_the_bad_result(db, settings):
-    """The batcher's fallback: a batch holding a conflicting result is stored again one by one."""
+@pytest.mark.parametrize("path", ["thread", "event_loop"])
+def test_group_commit_fails_only_the_bad_result(db, settings, path):
+    """The batcher's fallback: a batch holding a conflicting result is stored again one by one
+    (both ways of storing: from a worker thread, and from the event loop on the async pool)."""
     with psycopg.connect(db, autocommit=True) as c:
         c.execute("insert into models (model_id, display_name) values ('other', 'Other')")
         c.execute("insert into checkpoints (checkpoint_id, model_id, training_step) "
                   "values ('k2-think-v2__step-9', 'other', 9)")
+    good1 = EvalResultIn(**minimal_payload(dataset_name="g1"))
+    bad = EvalResultIn(**minimal_payload(checkpoint_id="k2-think-v2__step-9", dataset_name="g2"))
+    good2 = EvalResultIn(**minimal_payload(dataset_name="g3"))
+    batch = [(good1, "ingest", None), (bad, "admin", None), (good2, "ingest", None)]
     pool = make_pool(db, settings)
     try:
-        batcher = ResultBatcher(pool)
-        good1 = EvalResultIn(**minimal_payload(dataset_name="g1"))
-        bad = EvalResultIn(**minimal_payload(checkpoint_id="k2-think-v2__step-9", dataset_name="g2"))
-        good2 = EvalResultIn(**minimal_payload(dataset_name="g3"))
-        out = batcher._store([(good1, "ingest", None), (bad, "admin", None), (good2, "ingest", None)])
+        if path == "thread":
+            out = ResultBatcher(pool)._store(batch)
+        else:
+            async def run():
+                apool = make_async_pool(db, settings)
+                await apool.open(wait=True)
+                try:
+                    return await ResultBatcher(pool, apool=apool)._store_async(batch)
+                finally:
+                    await apool.close()
+
+            out = asyncio.run(run())
     finally:
         pool.close()
     assert isinstance(out[1], ApiError) and out[1].status == 409 and out[1].field == "checkpoint_id"
     assert [o.dataset_name for o in (out[0], out[2])] == ["g1", "g3"]
     assert sorted(r["dataset_name"] for r in q(db, "select dataset_name from eval_runs")) == ["g1", "g3"]
+    assert {r["actor"] for r in q(db, "select actor from activity where dataset_name = 'g1'")} == {"ingest"}
 
 
 def test_concurrent_posts_each_get_their_own_answer(live_server, db):  # noqa: F811 - fixture
