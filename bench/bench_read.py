@@ -212,10 +212,11 @@ def reuse_info(url: str) -> dict:
 class Recorder:
     """Records the statements a query function runs, to replay them as 'bare SQL'.
 
-    Every statement of `queries` goes through one of its fetch helpers: _rows, _records or _tuples.
+    Every statement of `queries` goes through one of its fetch helpers: _rows, _records or _tuples,
+    or _batch (several statements in one round trip; replayed one by one here).
     """
 
-    HELPERS = ("_rows", "_records", "_tuples")
+    HELPERS = ("_rows", "_records", "_tuples", "_batch")
 
     def __init__(self):
         self.calls: list[tuple] = []
@@ -227,8 +228,14 @@ class Recorder:
                 self.calls.append((query, params))
                 return orig(conn, query, params)
             return rec
+
+        def recording_batch(orig):
+            def rec(conn, statements):
+                self.calls.extend((query, params) for query, params, _ in statements)
+                return orig(conn, statements)
+            return rec
         for name, orig in self._orig.items():
-            setattr(queries, name, recording(orig))
+            setattr(queries, name, (recording_batch if name == "_batch" else recording)(orig))
         return self
 
     def __exit__(self, *a):

@@ -56,6 +56,24 @@ def _tuples(conn: psycopg.Connection, query: Any, params: Any = None) -> list[tu
         return cur.fetchall()
 
 
+def _batch(conn: psycopg.Connection, statements: Sequence[tuple[Any, Any, str]]) -> list[list]:
+    """Independent statements sent together and answered in one round trip (pipeline mode).
+
+    Each statement is (query, params, "dicts" | "tuples"), fetched in binary; returns each one's rows,
+    in order. In a transaction that has not begun yet, its BEGIN goes in the same round trip.
+    """
+    curs = []
+    with conn.pipeline():
+        for query, params, shape in statements:
+            cur = conn.cursor(row_factory=dict_row if shape == "dicts" else tuple_row, binary=True)
+            cur.execute(query, params)
+            curs.append(cur)
+    out = [cur.fetchall() for cur in curs]
+    for cur in curs:
+        cur.close()
+    return out
+
+
 def _one(conn: psycopg.Connection, query: Any, params: Any = None) -> dict | None:
     rows = _rows(conn, query, params)
     return rows[0] if rows else None
@@ -253,79 +271,85 @@ def leaderboard(conn: psycopg.Connection, dataset: str, *, score: ScoreChoice = 
 # ------------------------------------------------------------------ heatmap
 
 
-def _heatmap_datasets(conn: psycopg.Connection, *, suite_datasets: Sequence[str] | None,
-                      category: str | None) -> list[dict]:
-    if suite_datasets is not None:
-        rows = _rows(conn, """select d.name as dataset_name, coalesce(v.category, 'uncategorized') as category
-                              from unnest(%s::text[]) with ordinality d(name, ord)
-                              left join v_datasets v on v.dataset_name = d.name
-                              order by d.ord""", (list(suite_datasets),))
+def _heatmap_datasets_sql(suite: bool) -> tuple[str, str]:
+    """The heatmap's datasets as SQL: (the list: dataset_name, category in display order; a filter on
+    a dataset_name column keeping those datasets). Parameters: %(suite)s (with suite), %(cat)s."""
+    if suite:
+        listing = """select d.name as dataset_name, coalesce(v.category, 'uncategorized') as category
+                     from unnest(%(suite)s::text[]) with ordinality d(name, ord)
+                     left join v_datasets v on v.dataset_name = d.name
+                     where %(cat)s::text is null or coalesce(v.category, 'uncategorized') = %(cat)s
+                     order by d.ord"""
+        keep = """dataset_name in (select d.name from unnest(%(suite)s::text[]) d(name)
+                                   left join v_datasets v on v.dataset_name = d.name
+                                   where %(cat)s::text is null or coalesce(v.category, 'uncategorized') = %(cat)s)"""
     else:
-        rows = _rows(conn, "select dataset_name, category from v_datasets where n_models > 0 order by dataset_name")
-    if category is not None:
-        rows = [r for r in rows if r["category"] == category]
-    return rows
+        listing = """select dataset_name, category from v_datasets
+                     where n_models > 0 and (%(cat)s::text is null or category = %(cat)s) order by dataset_name"""
+        # Every cell's dataset has a model (n_models > 0): only the category can leave some out.
+        keep = """(%(cat)s::text is null
+                   or dataset_name in (select dataset_name from v_datasets where category = %(cat)s))"""
+    return listing, keep
 
 
-# Every heatmap cell query returns these columns, in this order.
-_CELL_COLS = ("model_id, dataset_name, status, eval_run_id, checkpoint_id, training_step, metric_name, metric_value, "
-              "n, ci_lower, ci_upper, stderr, n_graded, score_sum, score_sumsq, n_fractional")
+# The models of the heatmap (parameters %(mt)s, %(ow)s), and a filter keeping their cells.
+_HEATMAP_MODELS = """select model_id, display_name, model_type, owner, is_pinned, latest_step from v_models
+                     where (%(mt)s::text is null or model_type = %(mt)s) and (%(ow)s::text is null or owner = %(ow)s)
+                     order by is_pinned desc, model_type desc, model_id"""
+_HEATMAP_KEEP_MODELS = """model_id in (select model_id from models
+                                       where (%(mt)s::text is null or model_type = %(mt)s)
+                                         and (%(ow)s::text is null or owner = %(ow)s))"""
 
 
-def _heatmap_cells(conn: psycopg.Connection, score: ScoreChoice, params: dict) -> list[tuple]:
+def _heatmap_cells_sql(score: ScoreChoice, keep_datasets: str) -> str:
+    """Every cell of the heatmap (columns as stats.score_interval_columns wants them, after the keys)."""
+    keep = f"{_HEATMAP_KEEP_MODELS} and {keep_datasets}"
     if score == "step":
-        return _tuples(conn, f"""select {_CELL_COLS} from (
-                                  select distinct on (model_id, dataset_name) model_id, dataset_name, status,
-                                         eval_run_id, checkpoint_id, training_step, metric_name,
-                                         case when is_scored then metric_value end as metric_value, n, ci_lower,
-                                         ci_upper, stderr, n_graded, score_sum, score_sumsq, n_fractional
-                                  from v_current_scores
-                                  where model_id = any(%(m)s) and dataset_name = any(%(d)s)
-                                    and (training_step = %(step)s or model_type = 'baseline')
-                                  order by model_id, dataset_name, training_step desc nulls last) c""", params)
+        return f"""select distinct on (model_id, dataset_name) model_id, dataset_name, status, eval_run_id,
+                          checkpoint_id, training_step, metric_name,
+                          case when is_scored then metric_value end as metric_value, n, ci_lower, ci_upper,
+                          stderr, n_graded, score_sum, score_sumsq, n_fractional
+                   from v_current_scores
+                   where {keep} and (training_step = %(step)s or model_type = 'baseline')
+                   order by model_id, dataset_name, training_step desc nulls last"""
     if score == "latest":
-        return _tuples(conn, """select model_id, dataset_name, status,
-                                       coalesce(score_eval_run_id, newest_eval_run_id) as eval_run_id,
-                                       score_checkpoint_id as checkpoint_id, score_step as training_step,
-                                       metric_name, metric_value, n, ci_lower, ci_upper, stderr, n_graded,
-                                       score_sum, score_sumsq, n_fractional
-                                from v_heatmap_cells
-                                where model_id = any(%(m)s) and dataset_name = any(%(d)s)""", params)
+        return f"""select model_id, dataset_name, status, coalesce(score_eval_run_id, newest_eval_run_id) as eval_run_id,
+                          score_checkpoint_id as checkpoint_id, score_step as training_step, metric_name,
+                          metric_value, n, ci_lower, ci_upper, stderr, n_graded, score_sum, score_sumsq, n_fractional
+                   from v_heatmap_cells where {keep}"""
     # The best run's score by key, as v_current_scores has it (n from the example rows when not posted).
-    return _tuples(conn, """select h.model_id, h.dataset_name, h.status,
-                                   coalesce(s.eval_run_id, h.newest_eval_run_id) as eval_run_id, s.checkpoint_id,
-                                   s.training_step, s.metric_name, s.metric_value,
-                                   coalesce(s.n, x.n_graded::int) as n, s.ci_lower, s.ci_upper, s.stderr,
-                                   x.n_graded, x.score_sum, x.score_sumsq, x.n_fractional
-                            from v_heatmap_cells h
-                            left join score_facts s on s.eval_run_id = h.best_run_id
-                            left join example_run_stats x on x.eval_run_id = h.best_run_id
-                            where h.model_id = any(%(m)s) and h.dataset_name = any(%(d)s)""", params)
+    return f"""select h.model_id, h.dataset_name, h.status, coalesce(s.eval_run_id, h.newest_eval_run_id) as eval_run_id,
+                      s.checkpoint_id, s.training_step, s.metric_name, s.metric_value,
+                      coalesce(s.n, x.n_graded::int) as n, s.ci_lower, s.ci_upper, s.stderr, x.n_graded,
+                      x.score_sum, x.score_sumsq, x.n_fractional
+               from (select * from v_heatmap_cells where {keep}) h
+               left join score_facts s on s.eval_run_id = h.best_run_id
+               left join example_run_stats x on x.eval_run_id = h.best_run_id"""
 
 
 def heatmap(conn: psycopg.Connection, *, score: ScoreChoice = "latest", step: int | None = None,
             suite_datasets: Sequence[str] | None = None, category: str | None = None,
             model_type: str | None = None, owner: str | None = None) -> dict:
     """Models × datasets: per cell the chosen score (with n, interval, checkpoint, step) and status."""
-    ds_rows = _heatmap_datasets(conn, suite_datasets=suite_datasets, category=category)
+    listing, keep_datasets = _heatmap_datasets_sql(suite_datasets is not None)
+    params = {"suite": list(suite_datasets) if suite_datasets is not None else None, "cat": category,
+              "mt": model_type, "ow": owner, "step": step}
+    # The datasets, the models and the cells in one round trip (the cells query selects both itself).
+    ds_rows, models, cells = _batch(conn, [(listing, params, "dicts"), (_HEATMAP_MODELS, params, "dicts"),
+                                           (_heatmap_cells_sql(score, keep_datasets), params, "tuples")])
     datasets = [r["dataset_name"] for r in ds_rows]
-    models = _rows(conn, """select model_id, display_name, model_type, owner, is_pinned, latest_step
-                            from v_models
-                            where (%(mt)s::text is null or model_type = %(mt)s)
-                              and (%(ow)s::text is null or owner = %(ow)s)
-                            order by is_pinned desc, model_type desc, model_id""", {"mt": model_type, "ow": owner})
     model_ids = [m["model_id"] for m in models]
-    cells = _heatmap_cells(conn, score, {"m": model_ids, "d": datasets, "step": step}) \
-        if model_ids and datasets else []
     # Intervals for all cells at once, on columns (stats.score_interval_columns).
     (mids, dss, status, run, ckpt, steps, mname, value, n, lo, hi, se, ng, ssum, ssq, nfrac) = \
         zip(*cells) if cells else ((),) * 16
     n, lo, hi, _, method = stats.score_interval_columns(value, mname, n, lo, hi, se, ng, ssum, ssq, nfrac)
     found: dict[str, dict[str, dict]] = {m: {} for m in model_ids}
     for c in zip(mids, dss, value, status, run, ckpt, steps, mname, n, lo, hi, method):
-        found[c[0]][c[1]] = {"score": c[2], "status": c[3], "eval_run_id": c[4], "checkpoint_id": c[5],
-                             "training_step": c[6], "metric_name": c[7], "n": c[8], "ci_lower": c[9],
-                             "ci_upper": c[10], "interval_method": c[11]}
+        have = found.get(c[0])  # (a model stored between the statements is not in the list: left out)
+        if have is not None:
+            have[c[1]] = {"score": c[2], "status": c[3], "eval_run_id": c[4], "checkpoint_id": c[5],
+                          "training_step": c[6], "metric_name": c[7], "n": c[8], "ci_lower": c[9],
+                          "ci_upper": c[10], "interval_method": c[11]}
     matrix: dict[str, dict[str, dict]] = {}
     coverage = {}
     n_ds = len(datasets)
@@ -477,20 +501,26 @@ def diagnosis(conn: psycopg.Connection, model_id: str, *, window: int = 5, alpha
               paired: bool = True) -> dict | None:
     """Per dataset: the latest score, its gap to each baseline and the best one (tested, BH-corrected
     across datasets), the trend over the last `window` checkpoints; best checkpoints."""
-    model = _one(conn, """select model_id, display_name, model_type, latest_checkpoint_id, latest_step,
-                                 array(select b.model_id from models b where b.model_type = 'baseline'
-                                        and b.model_id <> %(m)s order by b.model_id) as baseline_ids
-                          from v_models where model_id = %(m)s""", {"m": model_id})
-    if model is None:
+    # One round trip: the model; its latest scores and every baseline's (filtering on v_latest_scores'
+    # key, with no array parameter, so a prepared statement keeps one plan); every scored point of
+    # the model (trends and the best checkpoint overall); the best checkpoint per dataset.
+    models, both, points, best_per = _batch(conn, [
+        ("""select model_id, display_name, model_type, latest_checkpoint_id, latest_step
+            from v_models where model_id = %(m)s""", {"m": model_id}, "dicts"),
+        ("""select model_id, dataset_name, display_name, checkpoint_id, training_step, eval_run_id, metric_name,
+                   metric_value, n, ci_lower, ci_upper, stderr, is_higher_better, n_graded, score_sum,
+                   score_sumsq, n_fractional
+            from v_latest_scores
+            where model_id = %(m)s or model_id in (select b.model_id from models b where b.model_type = 'baseline')
+            order by dataset_name, model_id""", {"m": model_id}, "dicts"),
+        (_MODEL_POINTS, (model_id,), "tuples"),
+        ("""select dataset_name, training_step, checkpoint_id, metric_value, n_checkpoints_scored
+            from v_best_scores where model_id = %s order by dataset_name""", (model_id,), "dicts"),
+    ])
+    if not models:
         return None
-    # The model's latest scores and every baseline's, in one read (filtering on v_latest_scores' key).
-    both = _with_intervals(_records(conn, """select model_id, dataset_name, display_name, checkpoint_id, training_step,
-                                                 eval_run_id, metric_name, metric_value, n, ci_lower, ci_upper,
-                                                 stderr, is_higher_better, n_graded, score_sum, score_sumsq,
-                                                 n_fractional
-                                          from v_latest_scores
-                                          where model_id = any(%s) order by dataset_name, model_id""",
-                                 ([model_id, *model["baseline_ids"]],)))
+    model = models[0]
+    _with_intervals(both)
     own = [r for r in both if r["model_id"] == model_id]
     datasets = {r["dataset_name"] for r in own}
     base = [r for r in both if r["model_id"] != model_id and r["dataset_name"] in datasets]
@@ -532,13 +562,13 @@ def diagnosis(conn: psycopg.Connection, model_id: str, *, window: int = 5, alpha
 
     # Every scored point of the model, read once: the trends (the last `window` scored checkpoints
     # of each dataset) and the best checkpoint overall both come from it.
-    by_cp, steps, ser_by = _group_points(_model_points(conn, model_id))
+    by_cp, steps, ser_by = _group_points(points)
 
     scores = {}
     for r, t, qv in zip(own, best_tests, q_best):
         ds = r["dataset_name"]
         b = best_base.get(ds)
-        pts = sorted(ser_by.get(ds, ()))[-window:]
+        pts = _last_points(ser_by, ds, window, higher_better=r["is_higher_better"])
         tr = stats.trend([p[0] for p in pts], [p[1] for p in pts], window=window)
         trend_d = tr.as_dict()
         if not r["is_higher_better"] and tr.label in ("up", "down", "up_slow", "down_slow"):
@@ -567,8 +597,6 @@ def diagnosis(conn: psycopg.Connection, model_id: str, *, window: int = 5, alpha
             "trend": tr.label, "trend_detail": trend_d, "baselines": baselines,
         }
 
-    best_per = _rows(conn, "select dataset_name, training_step, checkpoint_id, metric_value, n_checkpoints_scored "
-                           "from v_best_scores where model_id = %s order by dataset_name", (model_id,))
     overall = _best_overall(by_cp, steps)
     return {
         "model_id": model["model_id"], "display_name": model["display_name"], "model_type": model["model_type"],
@@ -586,32 +614,41 @@ def diagnosis(conn: psycopg.Connection, model_id: str, *, window: int = 5, alpha
     }
 
 
+_MODEL_POINTS = """select checkpoint_id, training_step, array_agg(dataset_name) as datasets,
+                          array_agg(case when is_higher_better then metric_value else -metric_value end) as vals
+                   from v_current_scores where model_id = %s and is_scored
+                   group by training_step, checkpoint_id
+                   order by training_step nulls last, checkpoint_id"""
+
+
 def _model_points(conn: psycopg.Connection, model_id: str) -> list[tuple]:
-    """(checkpoint_id, training_step, dataset_name, metric_value, is_higher_better) of each scored
-    current run of a model (thousands of rows: tuples)."""
-    return _tuples(conn, """select checkpoint_id, training_step, dataset_name, metric_value, is_higher_better
-                            from v_current_scores where model_id = %s and is_scored""", (model_id,))
+    """Every scored current run of a model, one row per checkpoint in step order (baselines' step-less
+    checkpoint last): (checkpoint_id, training_step, [dataset…], [value, negated where lower is
+    better…]). Thousands of values in a hundred rows: decoded as arrays, grouped without Python."""
+    return _tuples(conn, _MODEL_POINTS, (model_id,))
 
 
-def _group_points(points: list[tuple]) -> tuple[dict, dict, dict]:
-    """_model_points grouped: {checkpoint: {dataset: value, negated where lower is better}},
-    {checkpoint: step} and {dataset: [(step, value)…]} (checkpoints with a step)."""
-    by_cp: dict[str, dict[str, float]] = {}
-    steps: dict[str, int | None] = {}
-    series: dict[str, list[tuple]] = {}
-    for cid, step, ds, v, higher in points:
-        cp = by_cp.get(cid)
-        if cp is None:
-            cp = by_cp[cid] = {}
-            steps[cid] = step
-        cp[ds] = v if higher else -v
-        if step is not None:
-            ser = series.get(ds)
-            if ser is None:
-                series[ds] = [(step, v)]
-            else:
-                ser.append((step, v))
+def _group_points(points: list[tuple]) -> tuple[dict, dict, list]:
+    """_model_points as {checkpoint: {dataset: signed value}}, {checkpoint: step} and, for the
+    checkpoints with a step, [(step, {dataset: signed value})…] in step order."""
+    by_cp = {cid: dict(zip(ds, vals)) for cid, _, ds, vals in points}
+    steps = {cid: step for cid, step, _, _ in points}
+    series = [(step, by_cp[cid]) for cid, step, _, _ in points if step is not None]
     return by_cp, steps, series
+
+
+def _last_points(series: list, dataset: str, window: int, *, higher_better: bool) -> list[tuple]:
+    """The last `window` (step, value) of a dataset in _group_points' series, step ascending (values
+    as scored: the sign put on lower-is-better ones taken off again)."""
+    out = []
+    for step, vals in reversed(series):
+        v = vals.get(dataset)
+        if v is not None:
+            out.append((step, v if higher_better else -v))
+            if len(out) == window:
+                break
+    out.reverse()
+    return out
 
 
 def best_overall_checkpoint(conn: psycopg.Connection, model_id: str) -> dict | None:
@@ -729,13 +766,13 @@ def diff_checkpoints(conn: psycopg.Connection, checkpoint_a: str, checkpoint_b: 
     info = {r["checkpoint_id"]: r for r in _rows(
         conn, "select checkpoint_id, model_id, training_step from checkpoints where checkpoint_id = any(%s)",
         ([ca, cb],))}
-    rows = _with_intervals(_rows(conn, """select checkpoint_id, dataset_name, eval_run_id, status, is_scored,
+    rows = _with_intervals(_records(conn, """select checkpoint_id, dataset_name, eval_run_id, status, is_scored,
                                                  metric_name, case when is_scored then metric_value end
                                                  as metric_value, n, ci_lower, ci_upper, stderr, is_higher_better,
                                                  n_examples, n_graded, n_correct, score_sum, score_sumsq,
                                                  n_fractional
-                                          from v_current_scores where checkpoint_id = any(%s)
-                                          order by dataset_name""", ([ca, cb],)))
+                                          from v_current_scores where checkpoint_id = %s or checkpoint_id = %s
+                                          order by dataset_name""", (ca, cb)))
     side: dict[str, dict[str, dict]] = {ca: {}, cb: {}}
     for r in rows:
         side[r["checkpoint_id"]][r["dataset_name"]] = r

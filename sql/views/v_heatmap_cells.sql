@@ -22,8 +22,10 @@ select d.model_id, d.dataset_name, nw.model_type,
        x.n_examples, x.n_graded, x.n_correct, x.score_sum, x.score_sumsq, x.n_fractional
 from model_dataset_facts d
 join score_facts nw on nw.eval_run_id = d.newest_run_id
+-- each model's highest step (one backward index probe per model)
 left join (
-  select c.model_id, max(c.training_step) as latest_step from checkpoints c group by c.model_id
+  select m.model_id, (select max(c.training_step) from checkpoints c where c.model_id = m.model_id) as latest_step
+  from models m
 ) ms on ms.model_id = d.model_id
 left join score_facts l on l.eval_run_id = d.latest_run_id
 left join example_run_stats x on x.eval_run_id = d.latest_run_id;
