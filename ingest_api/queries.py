@@ -280,15 +280,15 @@ def _heatmap_datasets_sql(suite: bool) -> tuple[str, str]:
                      left join v_datasets v on v.dataset_name = d.name
                      where %(cat)s::text is null or coalesce(v.category, 'uncategorized') = %(cat)s
                      order by d.ord"""
-        keep = """dataset_name in (select d.name from unnest(%(suite)s::text[]) d(name)
-                                   left join v_datasets v on v.dataset_name = d.name
-                                   where %(cat)s::text is null or coalesce(v.category, 'uncategorized') = %(cat)s)"""
     else:
         listing = """select dataset_name, category from v_datasets
                      where n_models > 0 and (%(cat)s::text is null or category = %(cat)s) order by dataset_name"""
-        # Every cell's dataset has a model (n_models > 0): only the category can leave some out.
-        keep = """(%(cat)s::text is null
-                   or dataset_name in (select dataset_name from v_datasets where category = %(cat)s))"""
+    # Every cell's dataset is in v_datasets with a model (n_models > 0): only the suite and the
+    # category can leave some out.
+    keep = """(%(cat)s::text is null
+               or dataset_name in (select dataset_name from v_datasets where category = %(cat)s))"""
+    if suite:
+        keep = f"dataset_name = any(%(suite)s::text[]) and {keep}"
     return listing, keep
 
 
