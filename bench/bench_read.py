@@ -29,11 +29,12 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
+from psycopg.rows import dict_row
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ingest_api import queries
+from ingest_api import admin, promotion, queries
 from ingest_api.db import embedded_url, migrate
 from ingest_api.stats import wilson_interval_array
 
@@ -243,6 +244,47 @@ class Recorder:
             setattr(queries, name, orig)
 
 
+class _RecordingCursor:
+    def __init__(self, cur, calls: list):
+        self._cur, self._calls = cur, calls
+
+    def execute(self, query, params=None, **kw):
+        self._calls.append((query, params))
+        self._cur.execute(query, params, **kw)
+        return self
+
+    def __enter__(self):
+        self._cur.__enter__()
+        return self
+
+    def __exit__(self, *a):
+        return self._cur.__exit__(*a)
+
+    def __iter__(self):
+        return iter(self._cur)
+
+    def __getattr__(self, name):
+        return getattr(self._cur, name)
+
+
+class RecordingConn:
+    """For functions outside `queries` (admin, promotion): a connection that records every
+    statement run through it (execute, or a cursor's execute), to replay them as 'bare SQL'."""
+
+    def __init__(self, conn):
+        self._conn, self.calls = conn, []
+
+    def execute(self, query, params=None, **kw):
+        self.calls.append((query, params))
+        return self._conn.execute(query, params, **kw)
+
+    def cursor(self, *a, **kw):
+        return _RecordingCursor(self._conn.cursor(*a, **kw), self.calls)
+
+    def __getattr__(self, name):
+        return getattr(self._conn, name)
+
+
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     k = (len(xs) - 1) * q
@@ -276,6 +318,22 @@ def main() -> int:
                 c.execute("insert into suites (suite_id, display_name, dataset_names) values "
                           "('core', 'Core', array(select dataset_name from benchmark_metadata "
                           "order by dataset_name limit 12))")
+                # What the ingest path would also have written: an activity row per result, the
+                # alerts of a model (judged here for train-03), and a promotion rule to check.
+                c.execute("""insert into activity (event_type, model_id, checkpoint_id, dataset_name, actor, summary,
+                                                   detail, created_at)
+                             select 'eval_result', model_id, checkpoint_id, dataset_name, 'bench',
+                                    dataset_name || ': ' || primary_metric, jsonb_build_object('eval_run_id', eval_run_id),
+                                    created_at
+                               from eval_runs""")
+                c.execute("""insert into promotion_rules (rule_name, model_id, suite_id, min_scores, baseline_model_id,
+                                                          baseline_margin)
+                             values ('release', 'train-03', 'core', '{"bench_01": 0.3, "bench_02": 0.3}',
+                                     'baseline-0', 0.0)""")
+            from ingest_api import alerts as alert_rules
+
+            with psycopg.connect(url, row_factory=dict_row) as c:
+                alert_rules.reevaluate_model(c, "train-03")
         print(f"data: {info['models']} models, {info['checkpoints']} checkpoints, {info['eval_runs']:,} eval runs, "
               f"{info['metric_rows']:,} metric rows, {info['example_rows']:,} example rows"
               + (f", loaded in {info['load_seconds']} s" if "load_seconds" in info else ""), flush=True)
@@ -310,11 +368,21 @@ def main() -> int:
             ("eval run", f"/api/eval-runs/{big}", lambda c: queries.get_eval_run(c, big)),
             ("examples page", f"/api/eval-runs/{big}/examples?correct=false&limit=50",
              lambda c: queries.run_examples(c, big, correct=False)),
+            ("examples search", f"/api/eval-runs/{big}/examples?q=answer%20is%2042&limit=50",
+             lambda c: queries.run_examples(c, big, search="answer is 42")),
             ("slices (10k run)", f"/api/eval-runs/{big}/slices", lambda c: queries.run_slices(c, big)),
+            ("promotion status", "/api/models/train-03/promotion-status",
+             lambda c: promotion.promotion_status(c, "train-03")),
+            ("alerts", "/api/alerts", lambda c: admin.list_alerts(c)),
+            ("alerts, a model", "/api/alerts?model_id=train-03&status=all",
+             lambda c: admin.list_alerts(c, model_id="train-03", status="all")),
+            ("activity", "/api/activity", lambda c: admin.list_activity(c)),
+            ("activity, a model", "/api/activity?model_id=train-03",
+             lambda c: admin.list_activity(c, model_id="train-03")),
         ]
         rows = []
         load_avg = os.getloadavg()[0]
-        with api_server(url) as base, psycopg.connect(url, autocommit=True) as conn:
+        with api_server(url) as base, psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
             client = KeepAlive(base, {})
             for name, path, fn in endpoints:
                 for _ in range(3):
@@ -331,6 +399,10 @@ def main() -> int:
                     with Recorder() as rec:
                         fn(conn)
                     stmts = rec.calls
+                    if not stmts:  # not a `queries` function: record at the connection
+                        recording = RecordingConn(conn)
+                        fn(recording)
+                        stmts = recording.calls
                     for _ in range(3):
                         for q, p in stmts:
                             conn.execute(q, p).fetchall()
