@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool, ConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 from starlette.concurrency import run_in_threadpool
 
 from . import ingest as core
@@ -26,6 +26,8 @@ from .schemas import EvalResultIn, EvalResultOut
 log = logging.getLogger("eval360.ingest")
 T = TypeVar("T")
 TRANSIENT = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+# The database is unreachable or busy: storing the results one by one would only fail N times slower.
+_UNAVAILABLE = (psycopg.OperationalError, PoolTimeout)
 RETRIES = 4
 
 
@@ -120,8 +122,8 @@ class ResultBatcher:
                         return [err]
                     break
         except Exception as exc:  # noqa: BLE001 - answered per result below
-            if len(batch) == 1:
-                return [exc]
+            if len(batch) == 1 or isinstance(exc, _UNAVAILABLE):
+                return [exc] * len(batch)
         out: list[EvalResultOut | BaseException] = []
         for item in batch:  # the batch failed: each alone, so only the bad one fails
             out.extend(await self._store_async([item]))
@@ -135,8 +137,8 @@ class ResultBatcher:
                 self._pool, lambda conn: core.store_eval_results(conn, results, actor=actors, field_prefix=False),
                 single_statement=True))
         except Exception as exc:  # noqa: BLE001 - answered per result below
-            if len(batch) == 1:
-                return [exc]
+            if len(batch) == 1 or isinstance(exc, _UNAVAILABLE):
+                return [exc] * len(batch)
         out: list[EvalResultOut | BaseException] = []
         for r, a in zip(results, actors):  # the batch failed: each alone, so only the bad one fails
             try:

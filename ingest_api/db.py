@@ -64,8 +64,16 @@ def flush_facts(conn: psycopg.Connection, limit: int | None = None) -> int:
     if own:
         conn.autocommit = True
     try:
-        with conn.cursor(row_factory=tuple_row) as cur:
-            return cur.execute("select eval360_flush_facts(%s)", (limit,)).fetchone()[0]
+        for attempt in range(3):
+            try:
+                with conn.cursor(row_factory=tuple_row) as cur:
+                    return cur.execute("select eval360_flush_facts(%s)", (limit,)).fetchone()[0]
+            except psycopg.errors.DeadlockDetected:
+                # With a write that refreshes facts through its triggers (an admin change): the
+                # flush was rolled back whole, so running it again is safe (in its own transaction).
+                if not own and not conn.autocommit or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
     finally:
         if own:
             conn.autocommit = False

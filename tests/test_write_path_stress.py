@@ -2,7 +2,7 @@
 
 Oracles, never the code under test: the same results posted one by one (for batches), a rebuild of
 the read-side facts from the base tables (for the facts), and hand-written expectations.
-Tests marked xfail(strict=True) pin bugs found in review: each reason says what is wrong.
+The last section pins bugs found in review (since fixed in migration 0008): each test names its case.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def _random_results(rng: random.Random, n: int = 200) -> list[dict]:
     """n results over 3 training models x 4 checkpoints x 5 datasets and a baseline model: explicit and
     derived run ids, re-posts (same run, same derived content), alias spellings, metadata merged, tags,
     categories, NaN / missing values, explicit primaries and intervals. No result conflicts with another
-    (conflicts are tested on their own), and no model changes its type (see the xfail test below)."""
+    (conflicts are tested on their own), and no model changes its type (tested on its own below)."""
     out: list[dict] = []
     derived: list[tuple[dict, int]] = []  # results with a derived run id, and their step
 
@@ -184,16 +184,8 @@ def _chunks(rng: random.Random, items: list, lo: int = 1, hi: int = 45) -> list[
     return out
 
 
-def _no_background_drain(app) -> None:
-    """Stop the API's background facts drainer: with it on, these sequential tests would hit the
-    facts_pending race pinned below (a drain landing between a batch's queueing and its commit; seen in
-    about 1 run in 10 of the random tests), which is not what they test."""
-    app.state.facts_drainer.stop()
-
-
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_random_batches_leave_the_state_of_posting_one_by_one(app, client, db, ingest_headers, seed):
-    _no_background_drain(app)
     rng = random.Random(seed)
     results = _random_results(rng)
     assert len({p["model_id"] for p in results}) == 4 and any("eval_run_id" not in p for p in results)
@@ -223,7 +215,6 @@ def test_random_batches_leave_the_state_of_posting_one_by_one(app, client, db, i
 
 
 def test_whole_random_set_as_one_batch_equals_one_by_one(app, client, db, ingest_headers):
-    _no_background_drain(app)
     results = _random_results(random.Random(7))
     for p in results:
         assert client.post("/api/ingest/eval-result", json=p, headers=ingest_headers).status_code == 200
@@ -245,11 +236,10 @@ def test_concurrent_singles_and_batches_over_shared_checkpoints(app, live_server
     conflicts: every reply is 200 or the planted 409 naming the planted field, nothing is lost or written
     twice, exactly one run per cell is current, each run holds the metrics of its last post.
 
-    writers_only: nobody drains the facts while the writers run (background drainer stopped, no reader),
-    and they change benchmark categories too; afterwards the facts equal a rebuild (every touched and
-    demoted run was queued). with_readers: 2 readers and the drainer flush the facts all along, and every
-    read answers 200. Not checked there (both pinned by xfail tests below, being timing-dependent here):
-    facts after the race, and category changes (which deadlock a reader's flush)."""
+    Writers change benchmark categories too. writers_only: nobody drains the facts while the writers
+    run (background drainer stopped, no reader). with_readers: 2 readers and the drainer flush the facts
+    all along (racing the writes), and every read answers 200. Either way the facts equal a rebuild
+    afterwards (every touched and demoted run was queued, and no flush lost a refresh)."""
     headers = {"Authorization": f"Bearer {INGEST}"}
     if mode == "writers_only":
         app.state.facts_drainer.stop()
@@ -286,8 +276,7 @@ def test_concurrent_singles_and_batches_over_shared_checkpoints(app, live_server
                                         dataset_name=rng.choice(DATASETS[:3]),
                                         metrics={"accuracy": round(rng.random(), 3), "f1": 0.5},
                                         metadata={f"t{t}": k})
-                    if mode == "writers_only":
-                        p["category"] = rng.choice([None, "math", "code"])
+                    p["category"] = rng.choice([None, "math", "code"])
                     if rng.random() < 0.6:
                         p["eval_run_id"] = f"t{t}-{k}-{j}"
                     roll = rng.random()
@@ -355,16 +344,12 @@ def test_concurrent_singles_and_batches_over_shared_checkpoints(app, live_server
     assert got == {rid: p["metrics"] for rid, p in last.items()}
     if mode == "writers_only":
         assert q(db, "select count(*) n from facts_pending")[0]["n"] > 0  # nobody drained meanwhile
-        assert _facts(db) == _rebuilt(db)
+    assert _facts(db) == _rebuilt(db)
 
 
 # ------------------------------------------------------------------ conflicts and error answers
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "eval360_store_results checks conflicts by kind (checkpoint owner, then alias, then run id), each "
-    "over the whole batch, so the 409 names the first result of the first kind checked, not the first "
-    "offending result in array order (here results[1].checkpoint_id instead of results[0].eval_run_id)"))
 def test_batch_conflict_answer_names_the_first_offending_result(client, db, ingest_headers):
     """Posting one by one, results[0] would fail first; the batch must name it (not a later one)."""
     ok = client.post("/api/ingest/eval-result", json=minimal_payload(eval_run_id="taken", dataset_name="x"),
@@ -432,13 +417,9 @@ def test_group_commit_with_a_bad_value_fails_only_that_post(live_server, db):  #
     assert q(db, "select count(*) n from eval_runs")[0]["n"] == 23
 
 
-# ------------------------------------------------------------------ bugs found in review (xfail)
+# ------------------------------------------------------------------ bugs found in review (regression tests)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "eval360_store_results decides every result's checkpoint id and run id from the model's type AFTER "
-    "the whole batch updated it (v_at joins models after the models UPDATE), so a batch whose model "
-    "changes type stores the earlier results under the final type; posted one by one they keep theirs"))
 def test_model_type_change_inside_a_batch_applies_in_order(client, db, ingest_headers):
     def results(m: str) -> list[dict]:
         return [minimal_payload(model_id=m, checkpoint_id=f"{m}__step-100", dataset_name="a", eval_run_id=f"{m}-1"),
@@ -461,11 +442,6 @@ def test_model_type_change_inside_a_batch_applies_in_order(client, db, ingest_he
     assert runs("bat") == runs("seq")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "facts_pending loses a refresh: a write that finds its run already queued inserts nothing "
-    "(`insert into facts_pending ... on conflict do nothing`, last statement of eval360_store_results) "
-    "and locks nothing; a flush that runs before that write commits deletes the queued row and "
-    "refreshes from the old data, so the committed write's facts stay stale with nothing queued"))
 @pytest.mark.parametrize("case", ["re-posted", "superseded"])
 def test_a_flush_racing_an_uncommitted_write_does_not_lose_its_refresh(db, case):
     with _connect(db) as c:
@@ -476,20 +452,27 @@ def test_a_flush_racing_an_uncommitted_write_does_not_lose_its_refresh(db, case)
         # not committed yet: r1 again, or a new run of its cell (which demotes r1)
         _store(writer, minimal_payload(eval_run_id="r1" if case == "re-posted" else "r2",
                                        metrics={"accuracy": 0.7}))
-        drainer.execute("select eval360_flush_facts()")  # the background drainer, or any reader
+        # the background drainer, or any reader, flushes meanwhile: it waits for the write in flight
+        flushed: dict = {}
+
+        def flush() -> None:
+            try:
+                flushed["n"] = drainer.execute("select eval360_flush_facts()").fetchone()
+            except psycopg.Error as exc:
+                flushed["error"] = exc
+
+        th = threading.Thread(target=flush)
+        th.start()
+        _wait_until_blocked(db, drainer.info.backend_pid)
         writer.commit()
+        th.join(30)
+        assert "error" not in flushed, flushed
     # a reader now: it flushes, then reads the facts
     facts = _facts(db)
     assert [f["metric_value"] for f in facts[0]] == [0.7], "one current score per cell, of the last commit"
     assert facts == _rebuilt(db)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a run id is checked against eval_runs only under the advisory lock of the posted (checkpoint, "
-    "dataset); two writers posting the same NEW run id for two different cells take different locks, "
-    "both find it new, and the second's `insert into eval_runs ... on conflict (eval_run_id) do update` "
-    "overwrites the first's run (metrics of the other cell) while it has already demoted its own cell's "
-    "current run: 200 instead of 409, and that cell is left without a current run"))
 def test_one_new_run_id_posted_concurrently_for_two_cells_is_a_conflict(db):
     with _connect(db) as c:
         _store(c, minimal_payload(eval_run_id="a-old", dataset_name="dA"),
@@ -522,13 +505,6 @@ def test_one_new_run_id_posted_concurrently_for_two_cells_is_a_conflict(db):
     assert getattr(outcome.get("error"), "sqlstate", None) == "E3409", outcome  # as when posted one by one
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "lock-order deadlock between a write that changes a benchmark category and a facts flush: the "
-    "write's benchmark_metadata trigger (model_dataset_facts_from_benchmarks, run inline, not deferred) "
-    "takes the (model, dataset) advisory lock of model_dataset_facts_refresh and only later inserts into "
-    "facts_pending, while eval360_flush_facts first deletes from facts_pending and then takes the same "
-    "(model, dataset) lock; the flush of a reader is not retried, so a GET answers 503 (seen in the "
-    "concurrent test with categories and readers)"))
 def test_a_category_change_and_a_flush_do_not_deadlock(db):
     ck, ds = "k2-think-v2__step-5000", "gpqa_diamond"
     with _connect(db) as c:

@@ -146,12 +146,31 @@ declare
   v_existing text[];
   v_demoted text[];
   v_bad record;
+  v_err_i integer;       -- the first offending result (conflicts are checked by kind, answered in order)
+  v_err_field text;
+  v_err_msg text;
   v_key bigint;
   v_defer text := coalesce(current_setting('eval360.defer_facts', true), '');
 begin
   -- The statement triggers of eval_runs / eval_results (0006) stand aside: the facts are queued below.
   perform set_config('eval360.defer_facts', 'on', true);
+  -- Writers hold the facts lock shared until they commit; a flush takes it exclusively, so it never
+  -- drains the queue while a write is in flight (it would re-derive facts from data about to change,
+  -- and a run already queued is not queued again), nor meets a writer's (model, dataset) locks.
+  perform pg_advisory_xact_lock_shared(360000002);
   v_in := array(select x from jsonb_populate_recordset(null::eval360_result_in, p) x order by x.i);
+  -- Each result is stored under the model's type at its turn: the last type stated up to it, else
+  -- the stored type, else (a new model) the first result's.
+  v_at := array(
+    select row(x.i, coalesce(x.stated[cardinality(x.stated)], m.model_type, x.first_type), null, null, null,
+               x.dataset_name, null, null)::eval360_result_at
+      from (select r.i, r.model_id, r.dataset_name,
+                   array_agg(r.model_type) filter (where r.model_type_explicit)
+                     over (partition by r.model_id order by r.i) stated,
+                   first_value(r.model_type) over (partition by r.model_id order by r.i) first_type
+              from unnest(v_in) r) x
+      left join models m on m.model_id = x.model_id
+     order by x.i);
 
   -- Models: create, or update only what changed (an upsert would lock the row even when nothing
   -- changes, serialising every concurrent post of the model).
@@ -176,15 +195,15 @@ begin
      and (m.display_name, m.owner, m.model_type, m.param_count)
          is distinct from (a.dn, a.own, coalesce(a.typ, m.model_type), coalesce(a.pc, m.param_count));
 
-  -- The model's type decides the canonical checkpoint id and the run id.
+  -- The type decides the canonical checkpoint id and the run id.
   v_at := array(
-    select row(r.i, m.model_type,
-               case when m.model_type = 'baseline' then r.cid_baseline else r.cid_training end,
-               case when m.model_type = 'baseline' then null else r.step_training end,
-               coalesce(r.eval_run_id, case when m.model_type = 'baseline' then r.run_baseline
+    select row(r.i, a.model_type,
+               case when a.model_type = 'baseline' then r.cid_baseline else r.cid_training end,
+               case when a.model_type = 'baseline' then null else r.step_training end,
+               coalesce(r.eval_run_id, case when a.model_type = 'baseline' then r.run_baseline
                                             else r.run_training end),
                r.dataset_name, null, null)::eval360_result_at
-      from unnest(v_in) r join models m on m.model_id = r.model_id order by r.i);
+      from unnest(v_in) r join unnest(v_at) a on a.i = r.i order by r.i);
 
   -- Checkpoints: created with the first values given, then the later ones merged in.
   insert into checkpoints (checkpoint_id, model_id, training_step, checkpoint_path, metadata, training_run,
@@ -198,8 +217,8 @@ begin
     from unnest(v_at) a join unnest(v_in) r on r.i = a.i join checkpoints c on c.checkpoint_id = a.cid
    where c.model_id <> r.model_id order by a.i limit 1;
   if found then
-    raise exception using errcode = 'E3409', hint = v_bad.i || ':checkpoint_id',
-      message = format('checkpoint_id %L already belongs to model %L', v_bad.cid, v_bad.model_id);
+    v_err_i := v_bad.i; v_err_field := 'checkpoint_id';
+    v_err_msg := format('checkpoint_id %L already belongs to model %L', v_bad.cid, v_bad.model_id);
   end if;
   if exists (select 1 from unnest(v_in) r
               where r.checkpoint_path is not null or r.training_run is not null
@@ -234,33 +253,42 @@ begin
   select a.i, r.checkpoint_id as posted, x.checkpoint_id as other into v_bad
     from unnest(v_at) a join unnest(v_in) r on r.i = a.i join checkpoint_aliases x on x.alias = r.checkpoint_id
    where r.checkpoint_id <> a.cid and x.checkpoint_id <> a.cid order by a.i limit 1;
-  if found then
-    raise exception using errcode = 'E3409', hint = v_bad.i || ':checkpoint_id',
-      message = format('checkpoint_id %L is already an alias of %L', v_bad.posted, v_bad.other);
+  if found and v_bad.i < coalesce(v_err_i, v_bad.i + 1) then
+    v_err_i := v_bad.i; v_err_field := 'checkpoint_id';
+    v_err_msg := format('checkpoint_id %L is already an alias of %L', v_bad.posted, v_bad.other);
   end if;
 
-  -- Serialise writers of the same (checkpoint, dataset), in one global order (no deadlock):
-  -- exactly one run of each is current.
-  for v_key in select distinct hashtextextended(a.cid || E'\x1f' || a.dataset_name, 360) k
-                 from unnest(v_at) a order by 1 loop
+  -- Serialise writers of the same (checkpoint, dataset), so exactly one run of each is current, and
+  -- of the same run id, so a new run id posted for two cells at once is a conflict for the second;
+  -- in one global order (no deadlock).
+  for v_key in select k from (select hashtextextended(a.cid || E'\x1f' || a.dataset_name, 360) k
+                                from unnest(v_at) a
+                              union
+                              select hashtextextended(a.run, 361) from unnest(v_at) a) keys order by 1 loop
     perform pg_advisory_xact_lock(v_key);
   end loop;
 
   -- A run id names one (checkpoint, dataset), before this batch and within it.
-  select a.i, a.run, e.checkpoint_id, e.dataset_name into v_bad
-    from unnest(v_at) a join eval_runs e on e.eval_run_id = a.run
-   where (e.checkpoint_id, e.dataset_name) is distinct from (a.cid, a.dataset_name) order by a.i limit 1;
-  if not found and cardinality(v_in) > 1 then
-    select x.i, x.run, x.fc as checkpoint_id, x.fd as dataset_name into v_bad
-      from (select a.i, a.run, a.cid, a.dataset_name,
-                   first_value(a.cid) over w fc, first_value(a.dataset_name) over w fd
-              from unnest(v_at) a window w as (partition by a.run order by a.i)) x
-     where (x.cid, x.dataset_name) is distinct from (x.fc, x.fd) order by x.i limit 1;
-  end if;
-  if v_bad.i is not null then
-    raise exception using errcode = 'E3409', hint = v_bad.i || ':eval_run_id',
-      message = format('eval_run_id %L already belongs to checkpoint %L and dataset %L',
-                       v_bad.run, v_bad.checkpoint_id, v_bad.dataset_name);
+  for v_bad in
+    (select a.i, a.run, e.checkpoint_id, e.dataset_name
+       from unnest(v_at) a join eval_runs e on e.eval_run_id = a.run
+      where (e.checkpoint_id, e.dataset_name) is distinct from (a.cid, a.dataset_name) order by a.i limit 1)
+    union all
+    (select x.i, x.run, x.fc, x.fd
+       from (select a.i, a.run, a.cid, a.dataset_name,
+                    first_value(a.cid) over w fc, first_value(a.dataset_name) over w fd
+               from unnest(v_at) a where cardinality(v_in) > 1
+             window w as (partition by a.run order by a.i)) x
+      where (x.cid, x.dataset_name) is distinct from (x.fc, x.fd) order by x.i limit 1)
+  loop
+    if v_bad.i < coalesce(v_err_i, v_bad.i + 1) then
+      v_err_i := v_bad.i; v_err_field := 'eval_run_id';
+      v_err_msg := format('eval_run_id %L already belongs to checkpoint %L and dataset %L',
+                          v_bad.run, v_bad.checkpoint_id, v_bad.dataset_name);
+    end if;
+  end loop;
+  if v_err_i is not null then
+    raise exception using errcode = 'E3409', hint = v_err_i || ':' || v_err_field, message = v_err_msg;
   end if;
 
   v_existing := array(select e.eval_run_id from eval_runs e
