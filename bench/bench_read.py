@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ingest_api import admin, promotion, queries
-from ingest_api.db import embedded_url, migrate
+from ingest_api.db import embedded_url, flush_facts, migrate
 from ingest_api.stats import wilson_interval_array
 
 TARGETS_MS = {"heatmap": 25, "leaderboard": 10, "models": 10, "diagnosis": 30, "model scores": 50,
@@ -333,6 +333,7 @@ def main() -> int:
             from ingest_api import alerts as alert_rules
 
             with psycopg.connect(url, row_factory=dict_row) as c:
+                flush_facts(c)
                 alert_rules.reevaluate_model(c, "train-03")
         print(f"data: {info['models']} models, {info['checkpoints']} checkpoints, {info['eval_runs']:,} eval runs, "
               f"{info['metric_rows']:,} metric rows, {info['example_rows']:,} example rows"

@@ -611,8 +611,10 @@ def on_change(conn: psycopg.Connection, model_id: str, checkpoint_id: str, datas
 
 
 def reevaluate_model(conn: psycopg.Connection, model_id: str) -> int:
-    """Re-judge every checkpoint of a model (after a deletion or a change of benchmark direction)."""
-    flush_facts(conn)  # the judgement reads the views, which read the facts
+    """Re-judge every checkpoint of a model (after a deletion or a change of benchmark direction).
+
+    The judgement reads the views: the caller has brought the facts up to date (flush_facts), as
+    every API request does first, before it takes any lock."""
     cks = conn.execute("""select checkpoint_id from checkpoints where model_id = %s and training_step is not null
                           order by training_step""", (model_id,)).fetchall()
     for r in cks:
@@ -629,6 +631,7 @@ def reevaluate_model(conn: psycopg.Connection, model_id: str) -> int:
 def rejudge_all(conn: psycopg.Connection) -> int:
     """Re-judge every training model, one transaction each (the worker does this once at start, so data
     written without the ingest hook, e.g. by the demo loader or by SQL, gets its alerts). Returns models done."""
+    flush_facts(conn)  # the judgement reads the views, which read the facts
     models = [r["model_id"] for r in conn.execute(
         "select model_id from models where model_type = 'training' order by model_id").fetchall()]
     for m in models:
@@ -670,6 +673,10 @@ post_result_hook.is_idle = lambda: not judge_inline()  # type: ignore[attr-defin
 
 def process_rechecks(conn: psycopg.Connection, limit: int = 200) -> int:
     """Worker step: re-judge queued cells (examples arrived, or a post to heal). Returns the count."""
+    # The judgement reads the views, which read the facts: bring them up to date first, before this
+    # transaction locks queued cells (a writer queueing one of them may hold the facts lock shared).
+    # What is written after this flush queues its cell again, so the next round judges it.
+    flush_facts(conn)
     with conn.transaction():
         rows = conn.execute(
             """delete from alert_recheck where (checkpoint_id, dataset_name) in (
@@ -678,7 +685,6 @@ def process_rechecks(conn: psycopg.Connection, limit: int = 200) -> int:
                returning checkpoint_id, dataset_name""", (limit,)).fetchall()
         if not rows:
             return 0
-        flush_facts(conn)  # the judgement reads the views, which read the facts
         cks = {r["checkpoint_id"]: r for r in conn.execute(
             """select c.checkpoint_id, c.model_id, c.training_step, m.model_type
                  from checkpoints c join models m using (model_id) where c.checkpoint_id = any(%s)""",
