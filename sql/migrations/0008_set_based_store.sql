@@ -20,10 +20,12 @@ create table facts_pending (
 alter table facts_pending set (autovacuum_vacuum_threshold = 200, autovacuum_vacuum_scale_factor = 0);
 
 -- Re-derive the facts of queued runs (all of them, or at most p_limit, oldest first).
--- Drainers queue on an advisory lock, so two of them never refresh the same rows at once; a
--- reader that waited finds the queue drained by the other. With p_wait false it gives up at once
--- when another drainer holds the lock (returns -1): an ingest transaction that judges alerts inline
--- must not hold up, or be held up by, another one.
+-- A flush holds advisory lock 360000002 exclusively; every writer (eval360_store_results) holds it
+-- shared until it commits. So a flush waits for the writes in flight and runs alone: it never
+-- re-derives facts from data a write is about to change, two flushes never refresh the same rows,
+-- and a reader that waited finds the queue drained. With p_wait false it gives up at once when the
+-- lock is taken (returns -1): an ingest transaction that judges alerts inline (holding the lock
+-- shared itself) must not wait for the other writers.
 create function eval360_flush_facts(p_limit integer default null, p_wait boolean default true) returns integer
 language plpgsql as $$
 declare
