@@ -127,6 +127,15 @@ def empty(message: str) -> None:
     st.info(message, icon=":material/info:")
 
 
+def models_or_stop(list_models: Callable[[str], list[dict]], url: str) -> list[dict]:
+    """The models (rows of data.list_models); with none, the empty-database help and stop the page."""
+    models = load(list_models, url, what="models")
+    if not models:
+        empty(EMPTY_DB_HELP)
+        st.stop()
+    return models
+
+
 # ------------------------------------------------------------------ tables
 
 

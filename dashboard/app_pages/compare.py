@@ -7,12 +7,12 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.page_kit import (
-    EMPTY_DB_HELP,
     chart,
     empty,
     fnum,
     load,
     md_escape,
+    models_or_stop,
     qp,
     qp_bool,
     qp_list,
@@ -24,10 +24,7 @@ from dashboard.page_kit import (
 url = data.database_url()
 st.title("Compare & diff")
 
-models = load(data.list_models, url, what="models")
-if not models:
-    empty(EMPTY_DB_HELP)
-    st.stop()
+models = models_or_stop(data.list_models, url)
 model_ids = [m["model_id"] for m in models]
 flt = load(data.filters, url, what="the filters")
 

@@ -7,12 +7,12 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.page_kit import (
-    EMPTY_DB_HELP,
     chart,
     empty,
     fnum,
     load,
     md_escape,
+    models_or_stop,
     qp,
     qp_list,
     select,
@@ -25,10 +25,7 @@ from ingest_api import stats
 url = data.database_url()
 st.title("Model detail")
 
-models = load(data.list_models, url, what="models")
-if not models:
-    empty(EMPTY_DB_HELP)
-    st.stop()
+models = models_or_stop(data.list_models, url)
 model_ids = [m["model_id"] for m in models]
 default_model = next((m["model_id"] for m in models if m["model_type"] == "training"), model_ids[0])
 model_id = select("Model", model_ids, param="model", key="md_model", default=default_model,
