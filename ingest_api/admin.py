@@ -370,10 +370,12 @@ def delete_model(conn: psycopg.Connection, model_id: str, actor: str = "admin") 
 
 def delete_checkpoint(conn: psycopg.Connection, ident: str, actor: str = "admin") -> dict:
     """Delete a checkpoint (canonical id or alias) and its runs, results, examples, alerts; counts per kind."""
-    row = conn.execute(
-        """select checkpoint_id, model_id, training_step from checkpoints
-            where checkpoint_id = coalesce((select checkpoint_id from checkpoint_aliases where alias = %s), %s)
-            for update""", (ident, ident)).fetchone()
+    from .queries import resolve_checkpoint
+
+    cid = resolve_checkpoint(conn, ident)  # the checkpoint id first; an alias only when unambiguous (else 409)
+    row = None if cid is None else conn.execute(
+        "select checkpoint_id, model_id, training_step from checkpoints where checkpoint_id = %s for update",
+        (cid,)).fetchone()
     if row is None:
         raise not_found("checkpoint", ident)
     cid = row["checkpoint_id"]

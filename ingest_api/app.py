@@ -12,6 +12,7 @@ from . import __version__, errors
 from .batcher import ResultBatcher
 from .db import FactsDrainer, make_async_pool, make_pool, resolve_database_url
 from .errors import error_response
+from .jsonbody import JsonBodyCheck
 from .settings import Settings, get_settings
 
 log = logging.getLogger("eval360.app")
@@ -165,6 +166,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.state.settings = settings
     errors.install(app)
     _include_routers(app)
+    app.add_middleware(JsonBodyCheck)  # inside BodyLimit: a body is size-checked before it is buffered
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.openapi = _openapi_with_error_shape(app)  # type: ignore[method-assign]
     return app

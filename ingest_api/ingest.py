@@ -12,7 +12,7 @@ from psycopg.types.json import Jsonb
 
 from . import metrics as M
 from .errors import ApiError
-from .naming import canonical_checkpoint_id
+from .naming import canonical_checkpoint_id, named_models
 from .schemas import EvalResultIn, EvalResultOut, ExampleIn
 from .stats import proportion_stderr, wilson_interval
 
@@ -42,6 +42,16 @@ def derived_run_id(canonical: str, r: EvalResultIn) -> str:
         sort_keys=True, default=str,
     )
     return "run-" + hashlib.sha256(basis.encode()).hexdigest()[:24]
+
+
+# Who posted a result (and how) is not its content: the same content re-posted records no activity.
+_NOT_CONTENT = frozenset({"i", "actor", "source", "record_activity"})
+
+
+def content_hash(prepared: dict) -> str:
+    """Hash of a prepared result's content (eval_runs.content_hash, migration 0010)."""
+    basis = json.dumps({k: v for k, v in prepared.items() if k not in _NOT_CONTENT}, sort_keys=True, default=str)
+    return hashlib.sha256(basis.encode()).hexdigest()
 
 
 _CONFLICT = "E3409"  # raised by eval360_store_results (sql/migrations/0008) on a conflict
@@ -88,6 +98,8 @@ def _prepare(i: int, r: EvalResultIn, source: str, actor: str, record_activity: 
     if r.eval_run_id is None:
         p["run_training"] = derived_run_id(cid_t, r)
         p["run_baseline"] = derived_run_id(cid_b, r)
+    p["id_models"] = named_models(r.model_id, r.checkpoint_id)
+    p["content_hash"] = content_hash(p)
     return p, {"primary": primary, "primary_value": primary_value, "n_metrics": len(names), "no_value": no_value}
 
 
@@ -178,6 +190,8 @@ def store_examples(conn: psycopg.Connection, run_id: str, examples: list[Example
     if run is None:
         raise ApiError(404, f"eval run {run_id!r} not found: post its eval result first "
                             "(POST /api/ingest/eval-result returns the eval_run_id)", field="eval_run_id")
+    if not examples:
+        return 0  # an empty batch is a no-op: nothing written, no activity (README, "Validation rules")
     # Last occurrence of an index within one batch wins.
     by_idx = {e.example_idx: e for e in examples}
     conn.execute("select pg_advisory_xact_lock(%s)", (_lock_key("examples", run_id),))

@@ -13,6 +13,19 @@ _PROPORTION = re.compile(r"(accuracy|\bacc\b|pass@|exact_match|\bem\b|correct|wi
                          re.IGNORECASE)
 
 
+# Scores whose name says they are a share or ratio, so lie in [0, 1] (README, "Validation rules").
+# Names that say percent or count (accuracy_pct, n_correct, total_correct) are not.
+_UNIT = re.compile(r"(accuracy|(?<![a-z])acc(?![a-z])|pass@|exact_match|(?<![a-z])em(?![a-z])|(?<![a-z])f1(?!\d)"
+                   r"|precision|recall|correct|win_rate|solve_rate|success)", re.IGNORECASE)
+_NOT_UNIT = re.compile(r"(percent|pct|%|count|(?<![a-z])num(?![a-z])|(?<![a-z])n_|total|tokens|(?<![a-z])sum(?![a-z])"
+                       r"|length|latency|time)", re.IGNORECASE)
+
+
+def is_unit_interval_metric(name: str) -> bool:
+    """True when the name says the value is a proportion: it must lie in [0, 1]."""
+    return is_score_metric(name) and bool(_UNIT.search(name)) and not _NOT_UNIT.search(name)
+
+
 def is_score_metric(name: str) -> bool:
     return not _NON_SCORE.search(name)
 

@@ -33,3 +33,21 @@ def canonical_checkpoint_id(model_id: str, model_type: str, posted_id: str | Non
     if step is not None:
         return f"{model_id}__step-{step}", step
     return (posted_id or f"{model_id}__unknown"), None
+
+
+def posted_step(model_id: str, posted_id: str) -> int | None:
+    """The step a posted checkpoint id spells (as canonical_checkpoint_id reads it), else None."""
+    tail = posted_id.split("__", 1)[1] if "__" in posted_id else posted_id
+    return None if tail == model_id else detect_step(tail)
+
+
+def named_models(model_id: str, posted_id: str) -> list[str]:
+    """Other models a posted checkpoint id may name: each prefix before a `__` (`other__step-100` names
+    `other`). None when the id is the model's own (`{model_id}` or `{model_id}__…`)."""
+    if posted_id == model_id or posted_id.startswith(model_id + "__"):
+        return []
+    out, pos = [], posted_id.find("__")
+    while pos > 0:
+        out.append(posted_id[:pos])
+        pos = posted_id.find("__", pos + 1)
+    return [m for m in dict.fromkeys(out) if m != model_id]

@@ -215,10 +215,12 @@ def evaluate_rule(conn: psycopg.Connection, rule: dict, ck: dict, *, cheap_first
 
 def _resolve_checkpoint(conn: psycopg.Connection, model_id: str, checkpoint_id: str | None) -> dict | None:
     if checkpoint_id:
-        row = conn.execute(
-            """select c.checkpoint_id, c.model_id, c.training_step from checkpoints c
-                where c.checkpoint_id = coalesce((select checkpoint_id from checkpoint_aliases where alias = %s), %s)""",
-            (checkpoint_id, checkpoint_id)).fetchone()
+        from .queries import resolve_checkpoint
+
+        cid = resolve_checkpoint(conn, checkpoint_id, model_id)  # within the model: its id, else its alias
+        row = None if cid is None else conn.execute(
+            "select c.checkpoint_id, c.model_id, c.training_step from checkpoints c where c.checkpoint_id = %s",
+            (cid,)).fetchone()
         if row is None or row["model_id"] != model_id:
             raise not_found("checkpoint", checkpoint_id)
         return row

@@ -18,6 +18,7 @@ from psycopg import sql
 from psycopg.rows import dict_row, tuple_row
 
 from . import stats
+from .errors import ApiError
 
 ScoreChoice = Literal["latest", "best", "step"]
 ALPHA = 0.05
@@ -129,13 +130,26 @@ def _score_cell(r: dict) -> dict:
     return out
 
 
-def resolve_checkpoint(conn: psycopg.Connection, ident: str) -> str | None:
-    """Canonical checkpoint id for an id or any alias a client has posted; None when unknown."""
-    row = _one(conn, """select checkpoint_id from checkpoints where checkpoint_id = %(i)s
-                        union all
-                        select checkpoint_id from checkpoint_aliases where alias = %(i)s
-                        limit 1""", {"i": ident})
-    return row["checkpoint_id"] if row else None
+def resolve_checkpoint(conn: psycopg.Connection, ident: str, model_id: str | None = None) -> str | None:
+    """Canonical checkpoint id for an id or an alias a client has posted; None when unknown.
+
+    A checkpoint id always wins over an alias. Aliases belong to a model (migration 0010): with
+    model_id only that model's count; without, an alias that several models posted is ambiguous,
+    ApiError(409) listing the candidates (ask again with the checkpoint id).
+    """
+    rows = _rows(conn, """select checkpoint_id, model_id, true as canonical from checkpoints
+                           where checkpoint_id = %(i)s and (%(m)s::text is null or model_id = %(m)s)
+                          union all
+                          select checkpoint_id, model_id, false from checkpoint_aliases
+                           where alias = %(i)s and (%(m)s::text is null or model_id = %(m)s)
+                           order by 3 desc, 1""", {"i": ident, "m": model_id})
+    if not rows:
+        return None
+    if rows[0]["canonical"] or len(rows) == 1:
+        return rows[0]["checkpoint_id"]
+    listed = ", ".join(f"{r['checkpoint_id']} (model {r['model_id']})" for r in rows)
+    raise ApiError(409, f"checkpoint alias {ident!r} names checkpoints of {len(rows)} models: {listed}; "
+                        "use the checkpoint id", field="checkpoint_id")
 
 
 # ------------------------------------------------------------------ models

@@ -6,7 +6,19 @@ import json
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from .metrics import default_primary, is_unit_interval_metric
+from .naming import posted_step
 
 MAX_INT4 = 2**31 - 1
 MAX_INT8 = 2**63 - 1
@@ -141,6 +153,25 @@ class EvalResultIn(_In):
             raise ValueError("at most 1000 metrics per result")
         return v
 
+    @field_validator("metrics")
+    @classmethod
+    def _proportions_in_unit_interval(cls, v: dict) -> dict:
+        for name, x in v.items():
+            if x is not None and math.isfinite(x) and is_unit_interval_metric(name) and not 0.0 <= x <= 1.0:
+                raise ValueError(f"metric {name!r} = {x!r} is outside [0, 1]: its name says it is a proportion "
+                                 "(accuracy, pass@k, exact match, f1, precision, recall, ...)")
+        return v
+
+    @field_validator("training_step")
+    @classmethod
+    def _step_agrees_with_id(cls, v: int | None, info: ValidationInfo) -> int | None:
+        cid, mid = info.data.get("checkpoint_id"), info.data.get("model_id")
+        if v is not None and cid and mid and info.data.get("model_type") != "baseline":
+            spelled = posted_step(mid, cid)
+            if spelled is not None and spelled != v:
+                raise ValueError(f"checkpoint_id {cid!r} says step {spelled} but training_step is {v}")
+        return v
+
     @field_validator("eval_config", "metadata", "inference_config")
     @classmethod
     def _json_objects(cls, v: dict | None) -> dict | None:
@@ -150,6 +181,30 @@ class EvalResultIn(_In):
     @classmethod
     def _finite(cls, v: float | None) -> float | None:
         return v if v is None or math.isfinite(v) else None
+
+    @field_validator("ci_lower", "ci_upper")
+    @classmethod
+    def _interval_holds_its_value(cls, v: float | None, info: ValidationInfo) -> float | None:
+        if v is None or not math.isfinite(v):
+            return v
+        name = info.field_name
+        lo = info.data.get("ci_lower")
+        if name == "ci_upper" and lo is not None and lo > v:
+            raise ValueError(f"ci_upper {v!r} is below ci_lower {lo!r}")
+        metrics = info.data.get("metrics") or {}
+        primary = info.data.get("primary_metric") or (default_primary(list(metrics)) if metrics else None)
+        value = metrics.get(primary)
+        if value is not None and math.isfinite(value) and (v > value if name == "ci_lower" else v < value):
+            raise ValueError(f"{name} {v!r} is {'above' if name == 'ci_lower' else 'below'} the value of "
+                             f"{primary!r} ({value!r}): an interval must contain its value")
+        return v
+
+    @field_validator("stderr")
+    @classmethod
+    def _stderr_not_negative(cls, v: float | None) -> float | None:
+        if v is not None and math.isfinite(v) and v < 0:
+            raise ValueError(f"stderr {v!r} is negative")
+        return v
 
     @model_validator(mode="after")
     def _primary_known(self) -> EvalResultIn:
@@ -202,7 +257,7 @@ class ExampleIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     example_idx: Annotated[int, Field(ge=0, le=MAX_INT4)]
-    correct: bool | None = None
+    correct: StrictBool | None = None  # true / false / null only: "yes" or 1 is not a boolean
     score: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] | None = None
     input_preview: Text = None
     output_preview: Text = None

@@ -38,6 +38,7 @@ class Settings:
     max_body_bytes: int = 64 * 1024 * 1024  # EVAL360_MAX_BODY_BYTES: largest accepted request body
     max_examples_per_call: int = 50_000  # EVAL360_MAX_EXAMPLES: largest examples batch per call
     max_metrics_per_result: int = 1_000  # EVAL360_MAX_METRICS: metrics per eval result
+    max_example_idx: int = 1_000_000  # EVAL360_MAX_EXAMPLE_IDX: largest accepted example_idx (422 past it)
     statement_timeout_ms: int = 30_000  # EVAL360_STATEMENT_TIMEOUT_MS: per statement, API connections
     pool_min: int = 4  # EVAL360_POOL_MIN
     pool_max: int = 10  # EVAL360_POOL_MAX
@@ -70,6 +71,7 @@ class Settings:
             max_body_bytes=_int("EVAL360_MAX_BODY_BYTES", cls.max_body_bytes),
             max_examples_per_call=_int("EVAL360_MAX_EXAMPLES", cls.max_examples_per_call),
             max_metrics_per_result=_int("EVAL360_MAX_METRICS", cls.max_metrics_per_result),
+            max_example_idx=_int("EVAL360_MAX_EXAMPLE_IDX", cls.max_example_idx),
             statement_timeout_ms=_int("EVAL360_STATEMENT_TIMEOUT_MS", cls.statement_timeout_ms),
             pool_min=_int("EVAL360_POOL_MIN", cls.pool_min),
             pool_max=_int("EVAL360_POOL_MAX", cls.pool_max),

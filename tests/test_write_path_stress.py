@@ -134,7 +134,7 @@ def _random_results(rng: random.Random, n: int = 200) -> list[dict]:
         if rng.random() < 0.2:
             content["primary_metric"] = rng.choice(sorted(content["metrics"]))
         if rng.random() < 0.1:
-            content.update(ci_lower=0.1, ci_upper=0.9, stderr=0.2)
+            content.update(ci_lower=0.0, ci_upper=1.0, stderr=0.2)  # an interval holds its value (0010)
         r = rng.random()
         if r < 0.45:
             step_key = "baseline" if baseline else s
@@ -380,8 +380,9 @@ def test_alias_claimed_twice_in_one_batch_is_a_conflict_of_the_second(client, db
 
 @pytest.mark.parametrize(("over", "status"), [
     ({"checkpoint_id": "k2-think-v2__step-99999999999999999999"}, 422),  # a step past bigint, from the name
-    ({"metrics": {"accuracy": 1e308, "f1": "-inf", "g": "nan"}, "sample_count": 2**31 - 1}, 200),
-    ({"eval_config": {"big": 10**40, "nested": {"x": [1, None, "nan"]}}, "seed": -(2**63 - 1)}, 200),
+    ({"metrics": {"loss": 1e308, "f1": "-inf", "g": "nan"}, "sample_count": 2**31 - 1}, 200),
+    ({"eval_config": {"big": 2**63 - 1, "nested": {"x": [1, None, "nan", -(2**63)]}}, "seed": -(2**63 - 1)}, 200),
+    ({"eval_config": {"big": 10**40}}, 422),  # unreadable afterwards: refused (0010)
     ({"metrics": {f"m{i}": i / 1000 for i in range(1000)}}, 200),
 ])
 @pytest.mark.parametrize("path", ["single", "batch"])
@@ -420,26 +421,21 @@ def test_group_commit_with_a_bad_value_fails_only_that_post(live_server, db):  #
 # ------------------------------------------------------------------ bugs found in review (regression tests)
 
 
-def test_model_type_change_inside_a_batch_applies_in_order(client, db, ingest_headers):
+def test_model_type_change_inside_a_batch_is_a_conflict_as_one_by_one(client, db, ingest_headers):
+    """Ingest never changes a model's type (migration 0010): the result stating another type is a 409,
+    in a batch as when posted one by one, and the batch stores nothing."""
     def results(m: str) -> list[dict]:
         return [minimal_payload(model_id=m, checkpoint_id=f"{m}__step-100", dataset_name="a", eval_run_id=f"{m}-1"),
                 minimal_payload(model_id=m, checkpoint_id=f"{m}__step-100", dataset_name="b", eval_run_id=f"{m}-2",
                                 model_type="baseline")]
 
-    for p in results("seq"):
-        assert client.post("/api/ingest/eval-result", json=p, headers=ingest_headers).status_code == 200
+    seq = [client.post("/api/ingest/eval-result", json=p, headers=ingest_headers) for p in results("seq")]
+    assert [x.status_code for x in seq] == [200, 409]
+    assert seq[1].json()["error"]["field"] == "model_type"
     r = client.post("/api/ingest/eval-results", json={"results": results("bat")}, headers=ingest_headers)
-    assert r.status_code == 200
-
-    def runs(m: str) -> list[tuple]:
-        return [(x["eval_run_id"].replace(m, "M"), x["checkpoint_id"].replace(m, "M"))
-                for x in q(db, "select eval_run_id, checkpoint_id from eval_runs where model_id = %s "
-                               "order by eval_run_id", (m,))]
-
-    # by hand: the first result was posted while the model was a training model
-    assert runs("seq") == [("M-1", "M__step-100"), ("M-2", "M__baseline")]
-    assert [x["checkpoint_id"] for x in r.json()["results"]] == ["bat__step-100", "bat__baseline"]
-    assert runs("bat") == runs("seq")
+    assert r.status_code == 409 and r.json()["error"]["field"] == "results[1].model_type"
+    assert q(db, "select model_id, model_type from models order by 1") == [{"model_id": "seq",
+                                                                            "model_type": "training"}]
 
 
 @pytest.mark.parametrize("case", ["re-posted", "superseded"])

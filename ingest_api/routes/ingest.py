@@ -69,6 +69,14 @@ async def ingest_examples(body: ExamplesIn, request: Request, role: IngestAuth) 
     if len(body.examples) > limit:
         raise ApiError(413, f"examples: {len(body.examples)} rows in one call, the limit is {limit}; "
                             "send several batches", field="examples")
+    # Example outcomes are kept as bit strings as long as the largest index (migration 0002): the
+    # bound keeps a post's cost independent of how large an index a client sends.
+    max_idx = request.app.state.settings.max_example_idx
+    for i, e in enumerate(body.examples):
+        if e.example_idx > max_idx:
+            raise ApiError(422, f"examples[{i}].example_idx: {e.example_idx} is past the largest accepted index "
+                                f"{max_idx} (EVAL360_MAX_EXAMPLE_IDX); example indexes are 0-based positions "
+                                "in the dataset", field=f"examples[{i}].example_idx")
     n = await _in_transaction(request, lambda conn: core.store_examples(conn, body.eval_run_id, body.examples,
                                                                           actor=role))
     return ExamplesOut(eval_run_id=body.eval_run_id, count=n)
