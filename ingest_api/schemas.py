@@ -55,6 +55,25 @@ def _json_safe(v: Any) -> Any:
 
 
 
+# jsonb keeps a number as a decimal: a float of 2^63 or more comes back as an integer past 64 bits,
+# which no reply can carry (the same hole as such an integer posted as is; README, "Validation rules").
+_JSON_FLOAT_LIMIT = 2.0**63
+
+
+def _json_readable(v: Any, path: str) -> Any:
+    """Refuse numbers a free-form JSON object could not be read back with (ValueError naming the path)."""
+    stack = [(v, path)]
+    while stack:
+        x, where = stack.pop()
+        if isinstance(x, float) and math.isfinite(x) and abs(x) >= _JSON_FLOAT_LIMIT:
+            raise ValueError(f"{where}: number {x!r} is too large to store in a JSON object field "
+                             "(magnitude must be below 2^63); send it as a string")
+        if isinstance(x, dict):
+            stack.extend((y, f"{where}.{k}") for k, y in x.items())
+        elif isinstance(x, list):
+            stack.extend((y, f"{where}[{i}]") for i, y in enumerate(x))
+    return v
+
 
 def _metric_value(v: Any) -> float | None:
     if v is None:
@@ -174,8 +193,8 @@ class EvalResultIn(_In):
 
     @field_validator("eval_config", "metadata", "inference_config")
     @classmethod
-    def _json_objects(cls, v: dict | None) -> dict | None:
-        return None if v is None else _json_safe(v)
+    def _json_objects(cls, v: dict | None, info: ValidationInfo) -> dict | None:
+        return None if v is None else _json_readable(_json_safe(v), info.field_name)
 
     @field_validator("ci_lower", "ci_upper", "stderr")
     @classmethod
@@ -267,6 +286,11 @@ class ExampleIn(BaseModel):
     difficulty: Label = None
     subtask: Label = None
     metadata: dict[str, Any] | None = None
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_readable(cls, v: dict | None) -> dict | None:
+        return None if v is None else _json_readable(v, "metadata")
 
     @model_validator(mode="after")
     def _graded(self) -> ExampleIn:
