@@ -17,6 +17,7 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from . import alerts as A
+from . import netguard
 from .errors import ApiError, not_found
 from .promotion import check_promotion, rule_out, validate_rule_refs
 from .webhooks import DEFAULT_EVENTS, EVENTS, webhook_out
@@ -110,6 +111,7 @@ class WebhookIn(_In):
             raise ValueError(f"invalid port: {exc}") from None
         if any(c.isspace() or ord(c) < 32 for c in v.strip()):
             raise ValueError("must not contain whitespace or control characters")
+        netguard.check_registration(v.strip())  # loopback, private, link-local …: 422 (netguard.py)
         return v.strip()
 
 

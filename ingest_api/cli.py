@@ -23,16 +23,52 @@ def _url(settings: Settings, keep_running: bool = False) -> str:
     return resolve_database_url(settings, keep_running=keep_running)
 
 
-def cmd_migrate(args) -> int:
+def _migrate(settings: Settings, url: str) -> list[str]:
+    """`eval360 migrate`; on the embedded server also the reader role's generated password."""
     from .db import migrate
 
-    applied = migrate(_url(_settings()))
+    applied = migrate(url)
+    if not settings.database_url:
+        from .reader import setup_embedded
+
+        setup_embedded(settings, url)
+    return applied
+
+
+def _reader_env(settings: Settings, url: str) -> dict[str, str]:
+    """EVAL360_READER_DATABASE_URL for the dashboard (the SQL page's login)."""
+    from .reader import reader_url
+
+    return {"EVAL360_READER_DATABASE_URL": reader_url(settings, url)}
+
+
+def cmd_migrate(args) -> int:
+    settings = _settings()
+    applied = _migrate(settings, _url(settings))
     print(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}; views re-created")
     return 0
 
 
 def cmd_db_url(args) -> int:
-    print(_url(_settings(), keep_running=True))
+    settings = _settings()
+    url = _url(settings, keep_running=True)
+    if args.reader:
+        from .reader import reader_url, setup_embedded
+
+        if settings.reader_database_url:
+            print(settings.reader_database_url)
+        elif not settings.database_url:
+            try:
+                print(setup_embedded(settings, url))  # the embedded server: its generated password
+            except RuntimeError as exc:
+                print(exc, file=sys.stderr)
+                return 2
+        else:
+            print(reader_url(settings, url))
+            print("(DATABASE_URL with the user eval360_reader and no password: set EVAL360_READER_DATABASE_URL "
+                  "when the server asks for one; deploy/README.md)", file=sys.stderr)
+        return 0
+    print(url)
     return 0
 
 
@@ -40,13 +76,12 @@ def cmd_api(args) -> int:
     import uvicorn
 
     from .app import create_app
-    from .db import migrate
 
     settings = _settings(args.demo)
     settings.require_tokens()
     url = _url(settings)
     if not args.no_migrate:
-        migrate(url)
+        _migrate(settings, url)
     common = {"host": args.host, "port": args.port, "log_level": "info", "proxy_headers": True,
               "forwarded_allow_ips": "127.0.0.1", "access_log": not args.quiet}
     if args.workers > 1:
@@ -76,7 +111,8 @@ def dashboard_command(port: int, host: str) -> list[str]:
 
 def cmd_dashboard(args) -> int:
     settings = _settings()
-    env = dict(os.environ, DATABASE_URL=_url(settings))
+    url = _url(settings)
+    env = dict(os.environ, DATABASE_URL=url, **_reader_env(settings, url))
     cmd = dashboard_command(args.port, args.host)
     # Become Streamlit (no child process): a signal to this PID (systemd, `eval360 serve`, a test's
     # teardown) reaches the server itself, and nothing is left running behind it.
@@ -95,11 +131,11 @@ def cmd_worker(args) -> int:
 
 
 def cmd_demo_data(args) -> int:
-    from .db import migrate
     from .demo import load_demo_data
 
-    url = _url(_settings())
-    migrate(url)
+    settings = _settings()
+    url = _url(settings)
+    _migrate(settings, url)
     summary = load_demo_data(url, scale=args.scale, seed=args.seed)
     print(summary)
     return 0
@@ -112,8 +148,6 @@ def cmd_backfill(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from .db import migrate
-
     settings = _settings(args.demo)
     try:
         settings.require_tokens()
@@ -121,7 +155,7 @@ def cmd_serve(args) -> int:
         print(exc, file=sys.stderr)
         return 2
     url = _url(settings)
-    migrate(url)
+    _migrate(settings, url)
     if args.demo:
         from .demo import has_data, load_demo_data
 
@@ -129,7 +163,7 @@ def cmd_serve(args) -> int:
             print("loading demo data (first start)…", flush=True)
             print(load_demo_data(url, scale="small", seed=0), flush=True)
     env = dict(os.environ, DATABASE_URL=url, EVAL360_INGEST_TOKEN=settings.ingest_token or "",
-               EVAL360_ADMIN_TOKEN=settings.admin_token or "")
+               EVAL360_ADMIN_TOKEN=settings.admin_token or "", **_reader_env(settings, url))
     py = sys.executable
     procs = {
         "api": subprocess.Popen([py, "-m", "ingest_api.cli", "api", "--port", str(args.api_port), "--host", args.host,
@@ -213,6 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_demo_data)
 
     s = sub.add_parser("db-url", help="print the connection string in use")
+    s.add_argument("--reader", action="store_true",
+                   help="the read-only eval360_reader role's connection string (ad-hoc SQL: psql, notebooks)")
     s.set_defaults(func=cmd_db_url)
 
     s = sub.add_parser("backfill", help="same as python backfill.py", add_help=False)

@@ -244,3 +244,16 @@ def apply_views(conn: psycopg.Connection, folder: Path) -> None:
             "select table_name from information_schema.views where table_schema = current_schema()"
         ).fetchall():
             conn.execute(sql.SQL("grant select on {} to {}").format(sql.Identifier(name), sql.Identifier(READER_ROLE)))
+        # Functions a view calls are checked against the querying role (migration 0009 took EXECUTE
+        # on Eval360's functions from PUBLIC): the reader may call those, and no other.
+        for (fn,) in conn.execute(
+            """select distinct d.refobjid::regprocedure::text
+                 from pg_depend d
+                 join pg_rewrite w on d.classid = 'pg_rewrite'::regclass and d.objid = w.oid
+                 join pg_class v on v.oid = w.ev_class and v.relkind = 'v'
+                 join pg_proc p on d.refclassid = 'pg_proc'::regclass and p.oid = d.refobjid
+                where v.relnamespace = current_schema()::regnamespace
+                  and p.pronamespace = current_schema()::regnamespace"""
+        ).fetchall():
+            conn.execute(sql.SQL("grant execute on function {} to {}").format(sql.SQL(fn),
+                                                                               sql.Identifier(READER_ROLE)))

@@ -44,6 +44,9 @@ class Settings:
     pool_max: int = 10  # EVAL360_POOL_MAX
     pool_timeout_s: float = 3.0  # EVAL360_POOL_TIMEOUT_S: wait for a connection this long, then answer 503
     reader_statement_timeout_ms: int = 5_000  # EVAL360_READER_TIMEOUT_MS: read-only SQL role
+    reader_database_url: str | None = None  # EVAL360_READER_DATABASE_URL: ad-hoc SQL's login (ingest_api/reader.py)
+    sql_max_rows: int = 10_000  # EVAL360_SQL_MAX_ROWS: rows of one ad-hoc query shown at most
+    sql_max_bytes: int = 20_000_000  # EVAL360_SQL_MAX_BYTES: text of one ad-hoc query's result at most
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -77,6 +80,9 @@ class Settings:
             pool_max=_int("EVAL360_POOL_MAX", cls.pool_max),
             pool_timeout_s=float(env.get("EVAL360_POOL_TIMEOUT_S") or cls.pool_timeout_s),
             reader_statement_timeout_ms=_int("EVAL360_READER_TIMEOUT_MS", cls.reader_statement_timeout_ms),
+            reader_database_url=env.get("EVAL360_READER_DATABASE_URL") or None,
+            sql_max_rows=_int("EVAL360_SQL_MAX_ROWS", cls.sql_max_rows),
+            sql_max_bytes=_int("EVAL360_SQL_MAX_BYTES", cls.sql_max_bytes),
         )
 
     def require_tokens(self) -> None:

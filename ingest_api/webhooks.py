@@ -35,7 +35,22 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from . import netguard
+
 log = logging.getLogger("eval360.webhooks")
+
+
+class _RedactUrls(logging.Filter):
+    """httpx logs each request's URL: show it without the credentials it may carry."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(netguard.redact_url(str(a)) if isinstance(a, httpx.URL) else a for a in record.args)
+        return True
+
+
+if not any(isinstance(f, _RedactUrls) for f in logging.getLogger("httpx").filters):
+    logging.getLogger("httpx").addFilter(_RedactUrls())
 
 SIGNATURE_HEADER = "X-Eval360-Signature"
 EVENTS = ("regression", "improvement", "new_best", "promotion_ready", "missing_evaluation")
@@ -123,16 +138,23 @@ def _claim(conn: psycopg.Connection, limit: int) -> list[dict]:
 
 
 def _send(client: httpx.Client, d: dict) -> tuple[int | None, str | None, float]:
+    """POST one delivery. Raises netguard.BlockedAddress (nothing sent) when the URL's host resolves
+    to an address webhooks may not reach; the request goes to the address that was checked."""
     body = body_bytes(d["payload"])
     headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(d["secret"], body),
                "X-Eval360-Event": d["event_type"], "X-Eval360-Delivery": str(d["id"]),
                "User-Agent": "eval360-webhooks/1"}
     t0 = time.perf_counter()
     try:
-        r = client.post(d["url"], content=body, headers=headers)
+        url = httpx.URL(d["url"])
+        address = netguard.resolve_for_delivery(url.host, url.port)
+        auth = (url.username, url.password) if url.username or url.password else None
+        headers["Host"] = url.netloc.decode("ascii")
+        r = client.post(url.copy_with(host=address, username=None, password=None), content=body, headers=headers,
+                        auth=auth, extensions={"sni_hostname": url.host} if url.scheme == "https" else {})
         code, err = r.status_code, None if 200 <= r.status_code < 300 else f"HTTP {r.status_code}"
-    except httpx.HTTPError as exc:
-        code, err = None, f"{type(exc).__name__}: {exc}"[:500]
+    except (httpx.HTTPError, httpx.InvalidURL, OSError, UnicodeError) as exc:  # OSError: the name does not resolve (retried)
+        code, err = None, netguard.scrub(f"{type(exc).__name__}: {exc}", d["url"])[:500]
     return code, err, (time.perf_counter() - t0) * 1000.0
 
 
@@ -152,8 +174,11 @@ def deliver_due(conn: psycopg.Connection, cfg: DeliveryConfig | None = None, *, 
                 code, err, ms = None, "webhook deactivated", 0.0
                 final = "failed"
             else:
-                code, err, ms = _send(client, d)
-                final = None
+                try:
+                    code, err, ms = _send(client, d)
+                    final = None
+                except netguard.BlockedAddress as exc:  # checked after resolving the name: never sent
+                    code, err, ms, final = None, str(exc)[:500], 0.0, "failed"
             n = d["n_attempts"] + 1
             counts["attempted"] += 1
             with conn.transaction():
@@ -173,7 +198,8 @@ def deliver_due(conn: psycopg.Connection, cfg: DeliveryConfig | None = None, *, 
                                            last_status_code = %s, last_error = %s where id = %s""",
                                  (n, code, err, d["id"]))
                     counts["failed"] += 1
-                    log.warning("webhook delivery %s to %s failed for good: %s", d["id"], d["url"], err)
+                    log.warning("webhook delivery %s to %s failed for good: %s", d["id"],
+                                netguard.redact_url(d["url"]), err)
                 else:
                     conn.execute("""update webhook_deliveries set n_attempts = %s, last_status_code = %s,
                                            last_error = %s, next_attempt_at = now() + make_interval(secs => %s)
@@ -252,6 +278,6 @@ def run_worker(url: str, once: bool = False, *, poll_s: float = 2.0, cfg: Delive
 
 
 def webhook_out(r: dict[str, Any]) -> dict:
-    return {"id": r["id"], "url": r["url"], "events": list(r["events"]), "active": r["is_active"],
+    return {"id": r["id"], "url": netguard.redact_url(r["url"]), "events": list(r["events"]), "active": r["is_active"],
             "is_active": r["is_active"], "description": r["description"], "created_at": r["created_at"],
             "updated_at": r["updated_at"], **{k: r[k] for k in ("n_pending", "n_delivered", "n_failed") if k in r}}

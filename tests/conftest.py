@@ -29,6 +29,20 @@ def _with_db(url: str, dbname: str) -> str:
     return make_conninfo(**params)
 
 
+@pytest.fixture(autouse=True)
+def _webhooks_may_reach_loopback():
+    """Tests deliver webhooks to receivers on 127.0.0.1, which production refuses (ingest_api/netguard.py);
+    tests/test_security_webhooks.py turns the setting off to test that refusal. Not monkeypatch: a test's
+    monkeypatch.undo() must not take it away."""
+    key, old = "EVAL360_WEBHOOK_ALLOW_PRIVATE", os.environ.get("EVAL360_WEBHOOK_ALLOW_PRIVATE")
+    os.environ[key] = "1"
+    yield
+    if old is None:
+        os.environ.pop(key, None)
+    else:
+        os.environ[key] = old
+
+
 @pytest.fixture(scope="session")
 def pg_server_url():
     """URL of a maintenance database on a real server, and whether it is embedded."""

@@ -43,7 +43,10 @@ def test_reader_sees_views_not_tables(db):
             c.execute("insert into suites (suite_id, display_name) values ('x', 'x')")
 
 
-def test_reader_has_a_statement_timeout(db):
+def test_reader_is_a_login_with_its_own_statement_timeout(db):
     cfg = q(db, "select rolconfig from pg_roles where rolname = 'eval360_reader'")[0]["rolconfig"]
-    assert "statement_timeout=5s" in cfg
-    assert q(db, "select rolcanlogin from pg_roles where rolname = 'eval360_reader'")[0]["rolcanlogin"] is False
+    assert any(c.startswith("statement_timeout=") for c in cfg)
+    assert "default_transaction_read_only=on" in cfg
+    role = q(db, "select * from pg_roles where rolname = 'eval360_reader'")[0]
+    assert role["rolcanlogin"] is True
+    assert not (role["rolsuper"] or role["rolcreaterole"] or role["rolcreatedb"] or role["rolbypassrls"])
