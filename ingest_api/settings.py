@@ -26,6 +26,16 @@ def _int(name: str, default: int) -> int:
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None = None
@@ -43,6 +53,12 @@ class Settings:
     pool_max: int = 10  # EVAL360_POOL_MAX
     pool_timeout_s: float = 3.0  # EVAL360_POOL_TIMEOUT_S: wait for a connection this long, then answer 503
     reader_statement_timeout_ms: int = 5_000  # EVAL360_READER_TIMEOUT_MS: read-only SQL role
+    # Credentials that rotate (issue 18; see ingest_api/credentials.py): used when DATABASE_URL has no password.
+    database_password_file: str | None = None  # EVAL360_DATABASE_PASSWORD_FILE: re-read on an auth failure
+    database_secret_id: str | None = None  # EVAL360_DATABASE_SECRET_ID: Secrets Manager secret, RDS format
+    credential_cooldown_s: float = 2.0  # EVAL360_DATABASE_REFRESH_COOLDOWN_S: at most one refresh per this
+    # Requests wait in this process's queue for a database connection up to this long, then 503.
+    queue_timeout_s: float = 60.0  # EVAL360_QUEUE_TIMEOUT_S
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -75,6 +91,10 @@ class Settings:
             pool_max=_int("EVAL360_POOL_MAX", cls.pool_max),
             pool_timeout_s=float(env.get("EVAL360_POOL_TIMEOUT_S") or cls.pool_timeout_s),
             reader_statement_timeout_ms=_int("EVAL360_READER_TIMEOUT_MS", cls.reader_statement_timeout_ms),
+            database_password_file=env.get("EVAL360_DATABASE_PASSWORD_FILE") or None,
+            database_secret_id=env.get("EVAL360_DATABASE_SECRET_ID") or None,
+            credential_cooldown_s=_float("EVAL360_DATABASE_REFRESH_COOLDOWN_S", cls.credential_cooldown_s),
+            queue_timeout_s=_float("EVAL360_QUEUE_TIMEOUT_S", cls.queue_timeout_s),
         )
 
     def require_tokens(self) -> None:
