@@ -123,7 +123,7 @@ class CredentialSource:
         self._lock = threading.Lock()
         self._params: dict[str, str] = {}
         self._file_stat: tuple | None = None
-        self._refreshed_at = 0.0
+        self._refreshed_at = float("-inf")
         self.generation = 0  # grows each time a refresh brings different credentials
         self.refreshes = 0
         # The outcome of the last connection attempt through this source: None (none yet), "ok",
@@ -131,8 +131,7 @@ class CredentialSource:
         self.last_connect: str | None = None
         self.last_connect_at = 0.0
         if self.kind != "static":
-            self._params = self._load()
-            self._refreshed_at = time.monotonic()
+            self._params = self._load()  # the cool-down counts from refreshes, not from this first read
 
     # ------------------------------------------------------------------ reading the source
 
