@@ -81,7 +81,8 @@ class DbGate:
     async def transaction(self, fn: Callable[[psycopg.Connection], T]) -> T:
         """fn(conn) on a pooled connection in one transaction, through the queue (for async handlers)."""
         async with self.slot():
-            conn = await self.run(checkout, self.pool)
+            with anyio.CancelScope(shield=True):  # a connection taken is always given back (below)
+                conn = await self.run(checkout, self.pool)
             try:
                 out = await self.run(fn, conn)
             except BaseException as exc:
@@ -99,7 +100,8 @@ async def get_conn(request: Request) -> AsyncIterator[psycopg.Connection]:
     # statement brings the read-side facts up to date (the views read them).
     gate: DbGate = request.app.state.db_gate
     async with gate.slot():
-        conn = await gate.run(checkout, gate.pool)
+        with anyio.CancelScope(shield=True):  # a connection taken is always given back (below)
+            conn = await gate.run(checkout, gate.pool)
         try:
             yield conn
         except BaseException as exc:

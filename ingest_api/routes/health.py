@@ -50,8 +50,9 @@ async def _probe(gate: DbGate, source: CredentialSource) -> str:
     try:
         # A short wait for a slot: a long queue means saturation, not an unreachable database.
         async with gate.slot(timeout=1.0):
-            conn = await gate.run(functools.partial(checkout, gate.pool, flush=False, timeout=2.0))
-            await gate.run(release, gate.pool, conn)
+            with anyio.CancelScope(shield=True):
+                conn = await gate.run(functools.partial(checkout, gate.pool, flush=False, timeout=2.0))
+                await gate.run(release, gate.pool, conn)
         return "ok"
     except QueueTimeout:
         if time.monotonic() - gate.last_ok < 5.0:
