@@ -18,7 +18,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from ingest_api import queries as Q
-from ingest_api.db import flush_facts
+from ingest_api.db import checkout, credential_source, release
 from ingest_api.settings import Settings
 
 TTL = 30  # seconds: a new eval result shows within half a minute
@@ -53,7 +53,11 @@ def pool(url: str) -> ConnectionPool:
         conn.execute("set application_name = 'eval360-dashboard'")
         conn.commit()
 
-    p = ConnectionPool(url, min_size=1, max_size=4, kwargs={"row_factory": dict_row}, configure=configure,
+    # The password comes from DATABASE_URL, EVAL360_DATABASE_PASSWORD_FILE or EVAL360_DATABASE_SECRET_ID,
+    # and is fetched again when the server refuses it (a rotation): see ingest_api/credentials.py.
+    source = credential_source(url)
+    p = ConnectionPool(source.conninfo, connection_class=source.connection_class(psycopg.Connection), min_size=1,
+                       max_size=4, kwargs={"row_factory": dict_row}, configure=configure,
                        timeout=5.0, open=False, name="eval360-dashboard")
     p.open(wait=False)
     return p
@@ -61,10 +65,17 @@ def pool(url: str) -> ConnectionPool:
 
 @contextmanager
 def connection(url: str) -> Iterator[psycopg.Connection]:
-    """A pooled connection; its transaction commits on success and rolls back on error."""
-    with pool(url).connection() as conn:
-        flush_facts(conn)  # the views read the facts: bring them up to date with every write first
+    """A pooled connection; its transaction commits on success and rolls back on error. Its first
+    statement brings the facts up to date (the views read them); an idle connection the server closed
+    meanwhile is replaced, not shown as an error."""
+    p = pool(url)
+    conn = checkout(p)
+    try:
         yield conn
+    except BaseException as exc:
+        release(p, conn, exc)
+        raise
+    release(p, conn)
 
 
 def _call(url: str, fn: Any, *args: Any, **kw: Any) -> Any:

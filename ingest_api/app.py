@@ -10,7 +10,8 @@ from fastapi import FastAPI
 
 from . import __version__, errors
 from .batcher import ResultBatcher
-from .db import FactsDrainer, make_async_pool, make_pool, resolve_database_url
+from .db import FactsDrainer, credential_source, make_async_pool, make_pool, resolve_database_url
+from .deps import DbGate
 from .errors import error_response
 from .jsonbody import JsonBodyCheck
 from .settings import Settings, get_settings
@@ -139,7 +140,10 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     async def lifespan(app: FastAPI):
         url = database_url or resolve_database_url(settings)
         app.state.database_url = url
+        app.state.credentials = credential_source(url, settings)
         app.state.pool = make_pool(url, settings)
+        # Requests queue here for the pool's connections (see deps.py).
+        app.state.db_gate = DbGate(app.state.pool, settings.pool_max, settings.queue_timeout_s)
         app.state.facts_drainer = FactsDrainer(app.state.pool).start()
         app.state.ingest_pool = make_async_pool(url, settings)
         await app.state.ingest_pool.open(wait=False)

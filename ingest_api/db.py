@@ -12,7 +12,8 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from .settings import SQL_DIR, Settings
+from .credentials import CredentialSource, source_for, url_from_secret
+from .settings import SQL_DIR, Settings, get_settings
 
 log = logging.getLogger("eval360.db")
 
@@ -44,10 +45,73 @@ def embedded_url(data_dir: Path, *, keep_running: bool = False) -> str:
 
 
 def resolve_database_url(settings: Settings, *, keep_running: bool = False) -> str:
-    """DATABASE_URL when set, else the embedded server (started on demand)."""
+    """DATABASE_URL when set, else the address in the Secrets Manager secret (EVAL360_DATABASE_SECRET_ID),
+    else the embedded server (started on demand). The password from a password file or a secret is not
+    in the URL: connections get it from credential_source()."""
     if settings.database_url:
         return settings.database_url
+    if settings.database_secret_id:
+        return url_from_secret(settings.database_secret_id)
     return embedded_url(settings.data_dir, keep_running=keep_running)
+
+
+def credential_source(url: str, settings: Settings | None = None) -> CredentialSource:
+    """The process's credential source for url: the password file or the secret of the settings
+    (from the environment when not given), refreshed on an authentication failure."""
+    settings = settings or get_settings()
+    return source_for(url, password_file=settings.database_password_file, secret_id=settings.database_secret_id,
+                      cooldown_s=settings.credential_cooldown_s)
+
+
+def connect(url: str, settings: Settings | None = None, **kwargs) -> psycopg.Connection:
+    """psycopg.connect(url, **kwargs) with the password from its source; refreshed and tried once more
+    when the server refuses it. Every direct connection of Eval360 (migrate, the worker) goes here."""
+    return credential_source(url, settings).connect(**kwargs)
+
+
+def is_connection_lost(conn: psycopg.Connection, exc: BaseException) -> bool:
+    """The statement failed because the connection itself is gone (terminated, server restarted)."""
+    return isinstance(exc, psycopg.OperationalError) and (conn.broken or conn.closed)
+
+
+def checkout(pool: ConnectionPool, *, flush: bool = True, timeout: float | None = None) -> psycopg.Connection:
+    """A pooled connection proven alive by its first statement (the facts flush, or an empty query).
+
+    An idle connection the server closed meanwhile (a credentials rotation terminates them, so does a
+    restart) fails that first statement: it goes back to the pool, which replaces it, and the next one
+    is tried, so a request never fails for a connection that died while idle. Return it with release().
+    """
+    tries = (pool.max_size or 1) + 1
+    for attempt in range(tries):
+        conn = pool.getconn(timeout=timeout)
+        try:
+            if flush:
+                flush_facts(conn)  # the views read the facts: bring them up to date first
+            else:
+                conn.execute("")
+            return conn
+        except BaseException as exc:
+            lost = is_connection_lost(conn, exc)
+            release(pool, conn, exc)
+            if not lost or attempt == tries - 1:
+                raise
+            log.info("a pooled connection was closed by the server; taking another")
+    raise AssertionError("unreachable")
+
+
+def release(pool: ConnectionPool, conn: psycopg.Connection, exc: BaseException | None = None) -> None:
+    """Commit (or, after an error, roll back) the connection's transaction and give it back to its pool."""
+    try:
+        if not conn.closed:
+            if exc is None:
+                conn.commit()
+            else:
+                try:
+                    conn.rollback()
+                except Exception as exc2:  # noqa: BLE001 - the first error is the one to report
+                    log.info("rollback after an error failed: %s", exc2.__class__.__name__)
+    finally:
+        pool.putconn(conn)
 
 
 def flush_facts(conn: psycopg.Connection, limit: int | None = None) -> int:
@@ -128,8 +192,10 @@ def make_pool(url: str, settings: Settings, *, open_wait: bool = True) -> Connec
         conn.execute("set application_name = 'eval360'")
         conn.commit()
 
+    source = credential_source(url, settings)
     pool = ConnectionPool(
-        url,
+        source.conninfo,  # called for each new connection: the credentials as of now
+        connection_class=source.connection_class(psycopg.Connection),
         min_size=settings.pool_min,
         max_size=settings.pool_max,
         kwargs={"row_factory": dict_row},
@@ -158,7 +224,9 @@ def make_async_pool(url: str, settings: Settings) -> AsyncConnectionPool:
         await conn.execute(f"set statement_timeout = {timeout_ms}")
         await conn.execute("set application_name = 'eval360-ingest'")
 
-    return AsyncConnectionPool(url, min_size=1, max_size=2, kwargs={"row_factory": dict_row, "autocommit": True},
+    source = credential_source(url, settings)
+    return AsyncConnectionPool(source.conninfo, connection_class=source.connection_class(psycopg.AsyncConnection),
+                               min_size=1, max_size=2, kwargs={"row_factory": dict_row, "autocommit": True},
                                configure=configure, timeout=settings.pool_timeout_s, reconnect_timeout=3600,
                                open=False, name="eval360-ingest")
 
@@ -176,7 +244,7 @@ def migrate(url: str, sql_dir: Path = SQL_DIR) -> list[str]:
     Returns the names of the migrations applied by this call.
     """
     applied_now: list[str] = []
-    with psycopg.connect(url, autocommit=True) as conn:
+    with connect(url, autocommit=True) as conn:
         # Session-level lock: a second runner waits here, then finds nothing to do.
         conn.execute("select pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
         try:

@@ -13,10 +13,10 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from .db import connect
 from .ingest import store_eval_result, store_examples
 from .schemas import EvalResultIn, ExampleIn
 
@@ -89,7 +89,7 @@ def _metrics(b: Bench, acc: float, rng: random.Random) -> dict[str, float]:
 
 
 def has_data(url: str) -> bool:
-    with psycopg.connect(url) as c:
+    with connect(url) as c:
         return c.execute("select exists(select 1 from models)").fetchone()[0]
 
 
@@ -110,7 +110,7 @@ def load_demo_data(url: str, *, scale: str = "small", seed: int = 0, with_exampl
     # Latent per-example difficulty, so neighbouring checkpoints agree on most examples.
     latent = {b.name: nrng.normal(b.difficulty, 1.3, size=b.n) for b in benches}
     # Which datasets get example rows (small: all; llm360: enough for ≥ 5M rows).
-    with psycopg.connect(url, row_factory=dict_row) as conn:
+    with connect(url, row_factory=dict_row) as conn:
         with conn.transaction():
             for b in benches:
                 conn.execute(

@@ -93,7 +93,13 @@ def install(app: FastAPI) -> None:
         return error_response(status, msg, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(PoolTimeout)
-    async def _pool(_: Request, exc: PoolTimeout):
+    async def _pool(request: Request, exc: PoolTimeout):
+        source = getattr(request.app.state, "credentials", None)
+        if source is not None and source.auth_failed:
+            return error_response(503, "database unavailable: it refused the credentials (being refreshed); "
+                                       "retry shortly", headers={"Retry-After": "2"})
+        if exc.__class__.__name__ == "QueueTimeout":
+            return error_response(503, f"server busy: {exc}; retry later", headers={"Retry-After": "5"})
         return error_response(503, "database unavailable: no connection could be had in time",
                               headers={"Retry-After": "2"})
 
@@ -102,6 +108,12 @@ def install(app: FastAPI) -> None:
         if isinstance(exc, psycopg.errors.QueryCanceled):
             return error_response(503, "query took too long and was cancelled (statement timeout)",
                                   headers={"Retry-After": "5"})
+        from .credentials import is_auth_failure
+
+        if is_auth_failure(exc):
+            log.warning("database refused the credentials")
+            return error_response(503, "database unavailable: it refused the credentials (being refreshed); "
+                                       "retry shortly", headers={"Retry-After": "2"})
         log.warning("database error: %s", exc.__class__.__name__)
         return error_response(503, "database unavailable; retry later", headers={"Retry-After": "2"})
 

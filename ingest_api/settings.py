@@ -26,6 +26,16 @@ def _int(name: str, default: int) -> int:
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None = None
@@ -47,6 +57,12 @@ class Settings:
     reader_database_url: str | None = None  # EVAL360_READER_DATABASE_URL: ad-hoc SQL's login (ingest_api/reader.py)
     sql_max_rows: int = 10_000  # EVAL360_SQL_MAX_ROWS: rows of one ad-hoc query shown at most
     sql_max_bytes: int = 20_000_000  # EVAL360_SQL_MAX_BYTES: text of one ad-hoc query's result at most
+    # Credentials that rotate (issue 18; see ingest_api/credentials.py): used when DATABASE_URL has no password.
+    database_password_file: str | None = None  # EVAL360_DATABASE_PASSWORD_FILE: re-read on an auth failure
+    database_secret_id: str | None = None  # EVAL360_DATABASE_SECRET_ID: Secrets Manager secret, RDS format
+    credential_cooldown_s: float = 2.0  # EVAL360_DATABASE_REFRESH_COOLDOWN_S: at most one refresh per this
+    # Requests wait in this process's queue for a database connection up to this long, then 503.
+    queue_timeout_s: float = 60.0  # EVAL360_QUEUE_TIMEOUT_S
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -83,6 +99,10 @@ class Settings:
             reader_database_url=env.get("EVAL360_READER_DATABASE_URL") or None,
             sql_max_rows=_int("EVAL360_SQL_MAX_ROWS", cls.sql_max_rows),
             sql_max_bytes=_int("EVAL360_SQL_MAX_BYTES", cls.sql_max_bytes),
+            database_password_file=env.get("EVAL360_DATABASE_PASSWORD_FILE") or None,
+            database_secret_id=env.get("EVAL360_DATABASE_SECRET_ID") or None,
+            credential_cooldown_s=_float("EVAL360_DATABASE_REFRESH_COOLDOWN_S", cls.credential_cooldown_s),
+            queue_timeout_s=_float("EVAL360_QUEUE_TIMEOUT_S", cls.queue_timeout_s),
         )
 
     def require_tokens(self) -> None:

@@ -238,6 +238,8 @@ def run_worker(url: str, once: bool = False, *, poll_s: float = 2.0, cfg: Delive
     hook gets judged too), then loops, surviving database outages by reconnecting with a growing pause.
     """
     from . import alerts
+    from .credentials import is_auth_failure
+    from .db import connect
 
     alerts.register()
     cfg = cfg or DeliveryConfig.from_env()
@@ -247,7 +249,7 @@ def run_worker(url: str, once: bool = False, *, poll_s: float = 2.0, cfg: Delive
     try:
         while True:
             try:
-                with psycopg.connect(url, row_factory=dict_row, autocommit=True) as conn:
+                with connect(url, row_factory=dict_row, autocommit=True) as conn:  # password refreshed on auth failure
                     pause = poll_s
                     rounds = 0
                     if not once and not swept:
@@ -270,7 +272,8 @@ def run_worker(url: str, once: bool = False, *, poll_s: float = 2.0, cfg: Delive
                     return 1
                 log.warning("worker: database error (%s); reconnecting in %.0f s", exc.__class__.__name__, pause)
                 time.sleep(pause)
-                pause = min(60.0, pause * 2)
+                # Refused credentials (a rotation): the next try re-reads them, so no growing pause.
+                pause = poll_s if is_auth_failure(exc) else min(60.0, pause * 2)
     except KeyboardInterrupt:
         return 0
     finally:

@@ -111,3 +111,94 @@ def test_sixteen_clients_overlaps_and_repeats(api_process, db):
     per_run = q(db, "select eval_run_id, sum(score) s from example_results group by 1")
     expected = sum(1 for i in range(N_EXAMPLES_PER_RUN) if (i * 7) % 3 == 0)
     assert {r["s"] for r in per_run} == {expected}
+
+
+# ---------------------------------------------------------------- 300 concurrent reads, one worker (issue 12 §3)
+
+N_CONCURRENT_READS = 300
+
+
+@pytest.fixture
+def one_worker_api(db, tmp_path):
+    """`eval360 api` with ONE worker process and the default pool (10 connections)."""
+    port = _free_port()
+    env = dict(os.environ, DATABASE_URL=db, EVAL360_INGEST_TOKEN=INGEST, EVAL360_ADMIN_TOKEN=ADMIN,
+               EVAL360_LOG_LEVEL="WARNING")
+    for name in ("EVAL360_POOL_MAX", "EVAL360_POOL_TIMEOUT_S", "EVAL360_QUEUE_TIMEOUT_S"):
+        env.pop(name, None)
+    log = open(tmp_path / "api.log", "w")  # noqa: SIM115 - closed at teardown
+    proc = subprocess.Popen([sys.executable, "-m", "ingest_api.cli", "api", "--port", str(port), "--no-migrate",
+                             "--quiet"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            if httpx.get(base + "/api/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None and time.time() < deadline, (tmp_path / "api.log").read_text()[-3000:]
+        time.sleep(0.2)
+    yield base
+    proc.terminate()
+    proc.wait(15)
+    log.close()
+
+
+def test_300_concurrent_reads_on_one_worker_all_succeed(one_worker_api):
+    """Every one of 300 simultaneous GET /api/models is answered 200 (queued, not refused), and
+    /api/health answers 200 throughout, saying the database is ok (with the queue in its pool stats).
+
+    Before: the handlers' threads (40) all waited for one of the pool's 10 connections while the
+    requests holding those connections waited for a thread; the pool timeout broke the deadlock
+    with 503s (256 of 300), and the health check said "database unreachable"."""
+    import asyncio
+    import collections
+
+    base = one_worker_api
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {INGEST}"}, timeout=60) as c:
+        for i in range(40):
+            assert c.post("/api/ingest/eval-result", json=_result(i)).status_code == 200
+
+    async def burst() -> tuple[collections.Counter, list, list]:
+        limits = httpx.Limits(max_connections=N_CONCURRENT_READS + 4, max_keepalive_connections=0)
+        statuses: collections.Counter = collections.Counter()
+        bodies: list[str] = []
+        health: list[tuple[int, dict]] = []
+        gate, done = asyncio.Event(), asyncio.Event()
+        async with httpx.AsyncClient(base_url=base, timeout=300, limits=limits) as client:
+            async def one() -> None:
+                await gate.wait()
+                try:
+                    r = await client.get("/api/models")
+                    statuses[r.status_code] += 1
+                    if r.status_code != 200:
+                        bodies.append(r.text[:300])
+                except httpx.HTTPError as exc:
+                    statuses[exc.__class__.__name__] += 1
+
+            async def poll_health() -> None:
+                async with httpx.AsyncClient(base_url=base, timeout=300) as hc:
+                    while not done.is_set():
+                        r = await hc.get("/api/health")
+                        health.append((r.status_code, r.json()))
+                        await asyncio.sleep(0.05)
+
+            tasks = [asyncio.create_task(one()) for _ in range(N_CONCURRENT_READS)]
+            await asyncio.sleep(0.3)  # all of them wait at the gate
+            hp = asyncio.create_task(poll_health())
+            t0 = time.perf_counter()
+            gate.set()
+            await asyncio.gather(*tasks)
+            elapsed = time.perf_counter() - t0
+            done.set()
+            await hp
+        print(f"\n{N_CONCURRENT_READS} concurrent GET /api/models on one worker: {dict(statuses)} in "
+              f"{elapsed:.2f} s; {len(health)} health checks meanwhile: "
+              f"{dict(collections.Counter((s, h.get('database'), h.get('saturated')) for s, h in health))}")
+        return statuses, bodies, health
+
+    statuses, bodies, health = asyncio.run(burst())
+    assert statuses == {200: N_CONCURRENT_READS}, (dict(statuses), bodies[:3])
+    assert health and all(s == 200 and h["database"] == "ok" for s, h in health), health[:5]
+    assert {"max", "open", "idle", "requests_active", "requests_queued"} <= set(health[0][1]["pool"])

@@ -1,22 +1,81 @@
-"""GET /api/health: liveness with the database reachable (200) or not (503)."""
+"""GET /api/health: 200 while the database answers (even when requests are queued), 503 when it is
+unreachable or refuses the credentials, with the pool's load either way."""
 
 from __future__ import annotations
 
+import functools
+import threading
+import time
+
+import anyio
+import psycopg
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
 
 from .. import __version__
-from ..errors import error_response
+from ..credentials import CredentialSource, is_auth_failure
+from ..db import checkout, release
+from ..deps import DbGate, QueueTimeout
 
 router = APIRouter(prefix="/api", tags=["health"])
 
+_MESSAGES = {"unreachable": "database unreachable",
+             "auth_failed": "database refused the credentials (authentication failed; refreshing did not help)"}
+_direct_lock = threading.Lock()
+_direct_cache: dict[int, tuple[float, str]] = {}
+
+
+def _direct_probe(source: CredentialSource) -> str:
+    """A connection of its own, outside the pool (the pool is busy): does the database answer?
+    One at a time per process, and remembered for a second."""
+    with _direct_lock:
+        hit = _direct_cache.get(id(source))
+        if hit and time.monotonic() - hit[0] < 1.0:
+            return hit[1]
+        try:
+            with source.connect(connect_timeout=3, autocommit=True) as conn:
+                conn.execute("select 1")
+            state = "ok"
+        except psycopg.OperationalError as exc:
+            state = "auth_failed" if is_auth_failure(exc) else "unreachable"
+        _direct_cache[id(source)] = (time.monotonic(), state)
+        return state
+
+
+async def _probe(gate: DbGate, source: CredentialSource) -> str:
+    """ok | auth_failed | unreachable."""
+    if gate.saturated and time.monotonic() - gate.last_ok < 2.0:
+        return "ok"  # requests are queued and got connections a moment ago: busy, and reachable
+    try:
+        # A short wait for a slot: a long queue means saturation, not an unreachable database.
+        async with gate.slot(timeout=1.0):
+            with anyio.CancelScope(shield=True):
+                conn = await gate.run(functools.partial(checkout, gate.pool, flush=False, timeout=2.0))
+                await gate.run(release, gate.pool, conn)
+        return "ok"
+    except QueueTimeout:
+        if time.monotonic() - gate.last_ok < 5.0:
+            return "ok"  # requests got connections a moment ago: busy, and reachable
+    except PoolTimeout:
+        if source.last_connect in ("auth_failed", "unreachable"):
+            return source.last_connect
+    except psycopg.OperationalError as exc:
+        return "auth_failed" if is_auth_failure(exc) or source.auth_failed else "unreachable"
+    return await anyio.to_thread.run_sync(_direct_probe, source)
+
 
 @router.get("/health")
-def health(request: Request):
-    """200 with the database reachable, 503 when it is not."""
-    try:
-        with request.app.state.pool.connection(timeout=2.0) as conn:
-            conn.execute("select 1")
-    except Exception:  # noqa: BLE001 - any failure means unhealthy
-        return error_response(503, "database unreachable", code="unavailable")
-    return JSONResponse({"ok": True, "status": "ok", "database": "ok", "version": __version__})
+async def health(request: Request):
+    """200 with the database reachable (`saturated` says whether requests are queued for it), 503 when
+    it is unreachable (`database: "unreachable"`) or refuses the credentials (`"auth_failed"`)."""
+    gate: DbGate = request.app.state.db_gate
+    source: CredentialSource = request.app.state.credentials
+    state = await _probe(gate, source)
+    info = {"database": state, "saturated": gate.saturated, "pool": gate.stats(), "credentials": source.state(),
+            "version": __version__}
+    if state == "ok":
+        return JSONResponse({"ok": True, "status": "ok", **info})
+    message = _MESSAGES[state]
+    return JSONResponse({"ok": False, "error": {"status": 503, "code": "unavailable", "message": message},
+                         "detail": message, **info}, status_code=503, headers={"Retry-After": "2"})

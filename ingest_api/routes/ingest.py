@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import TypeVar
 
 import psycopg
@@ -28,8 +29,11 @@ T = TypeVar("T")
 
 
 async def _in_transaction(request: Request, fn: Callable[[psycopg.Connection], T]) -> T:
-    """Run fn(conn) in one transaction on a pooled connection, in one worker-thread hop."""
-    out = await run_in_threadpool(run_in_transaction, request.app.state.pool, fn)
+    """Run fn(conn) in one transaction on a pooled connection, in one worker-thread hop (after waiting
+    for a database slot in the event loop, like every request: see deps.py)."""
+    gate = getattr(request.app.state, "db_gate", None)
+    async with gate.slot() if gate is not None else nullcontext():
+        out = await run_in_threadpool(run_in_transaction, request.app.state.pool, fn)
     drainer = getattr(request.app.state, "facts_drainer", None)
     if drainer is not None:
         drainer.poke()  # refresh the read-side facts of what was just written, off the request
