@@ -13,10 +13,14 @@ from .models import example_response, reply
 
 router = APIRouter(prefix="/api", tags=["checkpoints"])
 
+# An alias several models posted names no one checkpoint (queries.resolve_checkpoint).
+_AMBIGUOUS = {409: {"description": "An alias that several models posted: the candidates are listed; use the "
+                                   "checkpoint id"}}
+
 CkptQ = Annotated[str, Query(min_length=1, max_length=256, description="checkpoint id or a posted alias")]
 
 
-@router.get("/checkpoints/{checkpoint_id}")
+@router.get("/checkpoints/{checkpoint_id}", responses=_AMBIGUOUS)
 def get_checkpoint(
     checkpoint_id: Annotated[str, Path(min_length=1, max_length=256, description="checkpoint id or alias")],
     conn: ConnDep,
@@ -34,7 +38,7 @@ def get_checkpoint(
                   "test": "mcnemar_exact", "p_value": 0.04, "q_value": 0.08, "delta_ci_lower": 0.01,
                   "delta_ci_upper": 0.19, "n_right_to_wrong": 2, "n_wrong_to_right": 12,
                   "flips": [{"example_idx": 3, "flip": "wrong_to_right"}]}],
-    "summary": {"total": 1, "improved": 0, "regressed": 0, "unchanged": 1, "missing": 0}}))
+    "summary": {"total": 1, "improved": 0, "regressed": 0, "unchanged": 1, "missing": 0}}) | _AMBIGUOUS)
 def get_diff(
     conn: ConnDep, checkpoint_a: CkptQ, checkpoint_b: CkptQ,
     alpha: Annotated[float, Query(gt=0, lt=0.5, description="false discovery rate for significance")] = 0.05,
