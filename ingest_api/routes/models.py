@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 
-from .. import queries
+from .. import compat, queries
 from ..deps import ConnDep
 from ..errors import ApiError, not_found
 
@@ -16,8 +16,9 @@ ModelId = Annotated[str, Path(min_length=1, max_length=256, description="model i
 ModelType = Annotated[Literal["training", "baseline"] | None, Query(description="only this model type")]
 Owner = Annotated[str | None, Query(min_length=1, max_length=200, description="only this owner")]
 ScoreQ = Annotated[Literal["latest", "best", "step"] | None, Query(
-    description="which checkpoint's score: latest (default), best (max over noisy values: optimistic), "
-                "or step (with `step`)")]
+    description="which checkpoint's score: latest, best (max over noisy values: optimistic), or step (with "
+                "`step`); the default is latest, except on the heatmap and the leaderboard, where it is best "
+                "(the earlier dashboard's choice)")]
 StepQ = Annotated[int | None, Query(ge=0, le=2**62, description="training step for score=step")]
 
 
@@ -26,10 +27,10 @@ def reply(obj: Any, status_code: int = 200) -> Response:
     return Response(queries.dumps(obj), status_code=status_code, media_type="application/json")
 
 
-def score_choice(score: str | None, step: int | None) -> str:
-    """latest by default; a step alone means score=step; score=step needs a step (422 otherwise)."""
+def score_choice(score: str | None, step: int | None, default: str = "latest") -> str:
+    """`default` (latest) when not given; a step alone means score=step; score=step needs a step (422 otherwise)."""
     if score is None:
-        return "step" if step is not None else "latest"
+        return "step" if step is not None else default
     if score == "step" and step is None:
         raise ApiError(422, "score=step needs a `step` query parameter", field="step")
     if score != "step" and step is not None:
@@ -49,9 +50,14 @@ _MODEL_EX = {"model_id": "k2-think-v2", "display_name": "K2 Think v2", "model_ty
 
 
 @router.get("/models", responses=example_response({"models": [_MODEL_EX]}))
-def get_models(conn: ConnDep, model_type: ModelType = None, owner: Owner = None) -> Response:
-    """List models (filters: model_type, owner) with checkpoint count and latest checkpoint."""
-    return reply({"models": queries.list_models(conn, model_type=model_type, owner=owner)})
+def get_models(
+    conn: ConnDep, model_type: ModelType = None, owner: Owner = None,
+    sort: Annotated[Literal["newest", "name"], Query(
+        description="newest first (default, as the earlier dashboard) or pinned first then by name")] = "newest",
+) -> Response:
+    """List models (filters: model_type, owner) with checkpoint and dataset counts and latest checkpoint."""
+    return reply({"models": queries.list_models(conn, model_type=model_type, owner=owner, order=sort,
+                                                legacy_keys=True)})
 
 
 @router.get("/models/{model_id}", responses=example_response({"model": _MODEL_EX, "checkpoints": [
@@ -114,4 +120,4 @@ def get_model_diagnosis(
     out = queries.diagnosis(conn, model_id, window=window, alpha=alpha, paired=paired)
     if out is None:
         raise not_found("model", model_id)
-    return reply(out)
+    return reply(compat.diagnosis_reply(out))

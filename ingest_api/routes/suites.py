@@ -26,6 +26,6 @@ def get_suite_heatmap(
     score: ScoreQ = None, step: StepQ = None, category: CategoryQ = None, model_type: TypeQ = None,
     owner: OwnerQ = None,
 ) -> Response:
-    """The heatmap restricted to a suite's datasets (in the suite's order)."""
+    """The heatmap restricted to a suite's datasets (in the suite's order); default score best, as /api/heatmap."""
     return reply(build_heatmap(conn, suite_id=suite_id, score=score, step=step, category=category,
-                               model_type=model_type, owner=owner))
+                               model_type=model_type, owner=owner, default_score="best"))
