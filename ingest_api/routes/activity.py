@@ -7,12 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from .. import compat
+from .. import replies as R
 from ..deps import ConnDep
+from ..replies import typed
 
 router = APIRouter(prefix="/api", tags=["activity"])
 
 
-@router.get("/activity")
+@router.get("/activity", **typed(R.ActivityReply))
 def get_activity(
     conn: ConnDep,
     model_id: Annotated[str | None, Query(min_length=1, max_length=256)] = None,

@@ -7,16 +7,18 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from .. import queries
+from .. import replies as R
 from ..deps import ConnDep
 from ..errors import not_found
-from .models import example_response, reply
+from ..replies import typed
+from .models import reply
 
 router = APIRouter(prefix="/api", tags=["checkpoints"])
 
 CkptQ = Annotated[str, Query(min_length=1, max_length=256, description="checkpoint id or a posted alias")]
 
 
-@router.get("/checkpoints/{checkpoint_id}")
+@router.get("/checkpoints/{checkpoint_id}", **typed(R.CheckpointReply))
 def get_checkpoint(
     checkpoint_id: Annotated[str, Path(min_length=1, max_length=256, description="checkpoint id or alias")],
     conn: ConnDep,
@@ -28,9 +30,13 @@ def get_checkpoint(
     return reply(out)
 
 
-@router.get("/diff", responses=example_response({"checkpoint_a": {"checkpoint_id": "m__step-1000", "model_id": "m", "training_step": 1000},
+@router.get("/diff", **typed(R.DiffReply, {"checkpoint_a": {"checkpoint_id": "m__step-1000", "model_id": "m", "training_step": 1000},
     "checkpoint_b": {"checkpoint_id": "m__step-2000", "model_id": "m", "training_step": 2000},
+    "alpha": 0.05, "correction": "benjamini_hochberg across datasets",
     "datasets": [{"dataset_name": "gsm8k", "score_a": 0.5, "score_b": 0.6, "delta": 0.1, "significance": "uncertain",
+                  "metric_name": "accuracy", "n_a": 100, "n_b": 100, "ci_a": [0.4, 0.6], "ci_b": [0.5, 0.69],
+                  "eval_run_id_a": "run-1", "eval_run_id_b": "run-2", "is_higher_better": True,
+                  "direction": "unchanged", "effect_ci_lower": 0.01, "effect_ci_upper": 0.19, "n_paired": 100,
                   "test": "mcnemar_exact", "p_value": 0.04, "q_value": 0.08, "delta_ci_lower": 0.01,
                   "delta_ci_upper": 0.19, "n_right_to_wrong": 2, "n_wrong_to_right": 12,
                   "flips": [{"example_idx": 3, "flip": "wrong_to_right"}]}],

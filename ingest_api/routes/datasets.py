@@ -7,23 +7,28 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Response
 
 from .. import queries
+from .. import replies as R
 from ..deps import ConnDep
 from ..errors import not_found
+from ..replies import typed
 from .heatmap import SuiteIdQ, SuiteQ, one_suite
-from .models import ScoreQ, StepQ, example_response, reply, score_choice
+from .models import ScoreQ, StepQ, reply, score_choice
 
 router = APIRouter(prefix="/api", tags=["datasets"])
 
 
-@router.get("/datasets")
+@router.get("/datasets", **typed(R.DatasetsReply))
 def get_datasets(conn: ConnDep) -> Response:
     """Dataset names (plus details: category, direction, models and runs per dataset)."""
     rows = queries.list_datasets(conn)
     return reply({"datasets": [r["dataset_name"] for r in rows], "details": rows})
 
 
-@router.get("/datasets/{dataset_name}/leaderboard", responses=example_response({"dataset_name": "gsm8k", "score_choice": "best", "leaderboard": [
+@router.get("/datasets/{dataset_name}/leaderboard", **typed(R.LeaderboardReply, {"dataset_name": "gsm8k", "score_choice": "best", "step": None,
+                                                                                  "is_higher_better": True,
+                                                                                  "tie_rule": "…", "leaderboard": [
     {"model_id": "k2-think-v2", "display_name": "K2 Think v2", "model_type": "training", "score": 0.6,
+     "dataset_name": "gsm8k", "owner": "varad", "eval_run_id": "run-1", "stderr": 0.049,
      "metric_value": 0.6, "metric_name": "accuracy", "checkpoint_id": "k2-think-v2__step-2000", "training_step": 2000,
      "n": 100, "ci_lower": 0.50, "ci_upper": 0.69, "interval_method": "wilson", "rank": 1, "tie_group": 1,
      "is_tied": True, "p_vs_group_leader": None}]}))
@@ -56,7 +61,7 @@ def get_leaderboard(
     return reply(out)
 
 
-@router.get("/filters")
+@router.get("/filters", **typed(R.FiltersReply))
 def get_filters(conn: ConnDep) -> Response:
     """Distinct owners, model types, datasets, categories and suites for dropdowns."""
     return reply(queries.filters(conn))

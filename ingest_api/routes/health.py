@@ -6,12 +6,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from .. import __version__
+from .. import replies as R
 from ..errors import error_response
+from ..replies import typed
 
 router = APIRouter(prefix="/api", tags=["health"])
 
 
-@router.get("/health")
+@router.get("/health", **typed(R.HealthReply))
 def health(request: Request):
     """200 with the database reachable, 503 when it is not."""
     try:

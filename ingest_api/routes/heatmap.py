@@ -7,9 +7,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 
 from .. import queries
+from .. import replies as R
 from ..deps import ConnDep
 from ..errors import ApiError, not_found
-from .models import ScoreQ, StepQ, example_response, reply, score_choice
+from ..replies import typed
+from .models import ScoreQ, StepQ, reply, score_choice
 
 router = APIRouter(prefix="/api", tags=["heatmap"])
 
@@ -45,12 +47,14 @@ def build_heatmap(conn, *, suite_id: str | None, score: str | None, step: int | 
     return out
 
 
-@router.get("/heatmap", responses=example_response({"score_choice": "best", "models": [{"model_id": "k2-think-v2", "display_name": "K2 Think v2",
+@router.get("/heatmap", **typed(R.HeatmapReply, {"score_choice": "best", "step": None, "models": [{"model_id": "k2-think-v2", "display_name": "K2 Think v2",
     "model_type": "training", "owner": "varad"}], "datasets": ["gsm8k"],
     "matrix": {"k2-think-v2": {"gsm8k": {"score": 0.6, "status": "stale", "eval_run_id": "run-1",
                                          "checkpoint_id": "k2-think-v2__step-2000", "training_step": 2000,
-                                         "n": 100, "ci_lower": 0.5, "ci_upper": 0.69, "interval_method": "wilson"}}},
-    "coverage": {"k2-think-v2": {"evaluated": 1, "total": 1, "missing": []}}, "categories": {"math": ["gsm8k"]}}))
+                                         "metric_name": "accuracy", "n": 100, "ci_lower": 0.5, "ci_upper": 0.69,
+                                         "interval_method": "wilson"}}},
+    "coverage": {"k2-think-v2": {"evaluated": 1, "total": 1, "missing": [], "fraction": 1.0,
+                                 "by_status": {"stale": 1}}}, "categories": {"math": ["gsm8k"]}}))
 def get_heatmap(
     conn: ConnDep, score: ScoreQ = None, step: StepQ = None,
     suite: SuiteQ = None, suite_id: SuiteIdQ = None,

@@ -7,8 +7,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Response
 
 from .. import compat, queries
+from .. import replies as R
 from ..deps import ConnDep
 from ..errors import ApiError, not_found
+from ..replies import typed
 
 router = APIRouter(prefix="/api", tags=["models"])
 
@@ -49,7 +51,7 @@ _MODEL_EX = {"model_id": "k2-think-v2", "display_name": "K2 Think v2", "model_ty
              "last_eval_at": "2026-11-26T12:00:00+00:00"}
 
 
-@router.get("/models", responses=example_response({"models": [_MODEL_EX]}))
+@router.get("/models", **typed(R.ModelsReply, {"models": [{**_MODEL_EX, "checkpoint_count": 100, "dataset_count": 40}]}))
 def get_models(
     conn: ConnDep, model_type: ModelType = None, owner: Owner = None,
     sort: Annotated[Literal["newest", "name"], Query(
@@ -60,7 +62,7 @@ def get_models(
                                                 legacy_keys=True)})
 
 
-@router.get("/models/{model_id}", responses=example_response({"model": _MODEL_EX, "checkpoints": [
+@router.get("/models/{model_id}", **typed(R.ModelReply, {"model": _MODEL_EX, "checkpoints": [
     {"checkpoint_id": "k2-think-v2__step-5000", "model_id": "k2-think-v2", "training_step": 5000,
      "checkpoint_path": "/ckpt/step-5000", "metadata": {}, "training_run": "rl", "recipe_tags": ["rl"],
      "created_at": "2026-11-26T12:00:00+00:00", "n_datasets": 40, "n_completed": 40}]}))
@@ -72,8 +74,8 @@ def get_model(model_id: ModelId, conn: ConnDep) -> Response:
     return reply(out)
 
 
-@router.get("/models/{model_id}/scores", responses=example_response({"model_id": "k2-think-v2", "metrics": "primary",
-                                                          "count": 1, "scores": [{
+@router.get("/models/{model_id}/scores", **typed(R.ModelScoresReply, {"model_id": "k2-think-v2", "metrics": "primary",
+                                                          "shape": "rows", "count": 1, "scores": [{
     "checkpoint_id": "k2-think-v2__step-5000", "dataset_name": "aime-2026", "metric_name": "accuracy (avg over 32)",
     "metric_value": 0.81, "is_primary": True, "eval_config": {}, "eval_run_id": "run-1", "sample_count": 30,
     "ci_lower": 0.64, "ci_upper": 0.91, "stderr": 0.07, "ingested_at": "2026-11-26T12:00:00+00:00",
@@ -97,7 +99,7 @@ def get_model_scores(
     return Response(out, media_type="application/json")
 
 
-@router.get("/models/{model_id}/diagnosis", responses=example_response({
+@router.get("/models/{model_id}/diagnosis", **typed(R.DiagnosisReply, {
     "model_id": "k2-think-v2", "display_name": "K2 Think v2", "model_type": "training",
     "latest_checkpoint": "k2-think-v2__step-100000", "latest_step": 100000, "best_overall_step": 96000,
     "best_overall": {"checkpoint_id": "k2-think-v2__step-96000", "training_step": 96000, "mean_score": 0.61,
@@ -105,11 +107,19 @@ def get_model_scores(
                      "n_checkpoints_excluded": 60},
     "best_per_dataset": {"aime-2026": 98000},
     "scores": {"aime-2026": {"value": 0.81, "metric_name": "accuracy (avg over 32)", "ci_lower": 0.64,
-                             "ci_upper": 0.92, "stderr": 0.07, "n": 30, "interval_method": "bootstrap",
+                             "ci_upper": 0.92, "stderr": 0.07, "n": 30, "sample_count": 30,
+                             "interval_method": "bootstrap", "is_higher_better": True,
                              "checkpoint_id": "k2-think-v2__step-100000", "training_step": 100000,
-                             "baseline_best": 0.77, "baseline_model": "gpt-4o", "gap": 0.04,
-                             "significance": "likely_noise", "test": "mcnemar_exact", "p_value": 0.69,
-                             "q_value": 0.83, "trend": "up_slow", "baselines": []}}}))
+                             "baseline_best": 0.77, "baseline_model": "GPT-4o", "baseline_model_id": "gpt-4o",
+                             "gap": 0.04, "significance": "likely_noise", "test": "mcnemar_exact", "p_value": 0.69,
+                             "effect": 0.04, "effect_ci_lower": -0.1, "effect_ci_upper": 0.17,
+                             "q_value": 0.83, "trend": "up_slow",
+                             "trend_detail": {"label": "up_slow", "n_points": 5, "slope_per_1k_steps": 0.001,
+                                              "slope_ci_lower": -0.001, "slope_ci_upper": 0.003, "p_value": 0.2},
+                             "baselines": []}},
+    "best_per_dataset_detail": {"aime-2026": {"training_step": 98000, "checkpoint_id": "k2-think-v2__step-98000",
+                                              "value": 0.84, "n_checkpoints_scored": 100}},
+    "alpha": 0.05, "correction": "benjamini_hochberg across datasets", "trend_window": 5}))
 def get_model_diagnosis(
     model_id: ModelId, conn: ConnDep,
     window: Annotated[int, Query(ge=3, le=50, description="checkpoints in the trend fit")] = 5,
