@@ -82,12 +82,13 @@ def activity(conn: psycopg.Connection, *, model_id: str | None = None, event_typ
     with conn.cursor(row_factory=dict_row) as cur:
         total = cur.execute(f"select count(*) as n from activity a where {count_cond}", params).fetchone()["n"]
         rows = cur.execute(
+            # The page first, then its alerts (a join before the limit would touch every event).
             f"""select a.id, {_EVENT_TYPE_SQL} as event_type, a.event_type as kind, a.model_id, a.checkpoint_id,
                        a.dataset_name, a.actor, a.summary, {_DETAIL_SQL} as detail, a.created_at
-                  from activity a
+                  from (select * from activity a where {cond}
+                         order by a.created_at desc, a.id desc limit %(limit)s offset %(offset)s) a
                   left join alerts al on a.event_type in ('alert', 'alert_reopened')
                                      and al.id = (a.detail->>'alert_id')::bigint
-                 where {cond}
-                 order by a.created_at desc, a.id desc limit %(limit)s offset %(offset)s""", params).fetchall()
+                 order by a.created_at desc, a.id desc""", params).fetchall()
     nxt = rows[-1]["id"] if len(rows) == limit else None
     return {"events": rows, "total": total, "limit": limit, "offset": offset, "next_before_id": nxt}

@@ -13,7 +13,7 @@ in some state are declared nullable, so the schema is true in every state, not o
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,8 +24,17 @@ Obj = dict[str, Any]
 Stamp = datetime | None
 
 ModelType = Literal["training", "baseline"]
-Significance = Literal["likely_real", "likely_noise", "uncertain", "insufficient_data"]
 ScoreChoice = Literal["latest", "best", "step"]
+# Label vocabularies that may grow (a new label is an added value, not a new key): documented, not
+# enumerated, so a client generated from the schema does not reject a label it does not know yet.
+Significance = Annotated[str, Field(description="likely_real, likely_noise, uncertain or insufficient_data "
+                                                "(more labels may be added)")]
+Direction = Annotated[str, Field(description="improved, regressed, unchanged or missing (more may be added)")]
+Trend = Annotated[str, Field(description="up, down, up_slow, down_slow, flat or new")]
+AlertType = Annotated[str, Field(description="regression, improvement, new_best, promotion_ready, "
+                                             "missing_evaluation (more may be added)")]
+CellStatus = Annotated[str, Field(description="a run status (completed, pending, running, failed, invalidated), "
+                                              "stale or missing")]
 
 
 class Reply(BaseModel):
@@ -190,7 +199,7 @@ class DiagnosisScore(StatTest):
     gap: Num
     significance: Significance
     q_value: Num
-    trend: Literal["up", "down", "up_slow", "down_slow", "flat", "new"]
+    trend: Trend
     trend_detail: TrendDetail
     baselines: list[BaselineGap]
 
@@ -277,7 +286,7 @@ class DiffItem(Reply):
     effect_ci_upper: Num
     test: Str
     significance: Significance
-    direction: Literal["improved", "regressed", "unchanged", "missing"]
+    direction: Direction
     delta_ci_lower: Num = None
     delta_ci_upper: Num = None
     n_paired: Int = None
@@ -390,7 +399,7 @@ class HeatmapModel(Reply):
 
 class HeatmapCell(Reply):
     score: Num
-    status: Literal["completed", "pending", "running", "failed", "invalidated", "stale", "missing"]
+    status: CellStatus
     eval_run_id: Str
     checkpoint_id: Str
     training_step: Int
@@ -593,7 +602,7 @@ class SlicesReply(Reply):
 
 class AlertItem(Reply):
     id: int
-    alert_type: Literal["regression", "improvement", "new_best", "promotion_ready", "missing_evaluation"]
+    alert_type: AlertType
     model_id: str
     checkpoint_id: str
     training_step: Int = None
