@@ -343,7 +343,8 @@ def main() -> int:
         from common import KeepAlive, api_server
 
         endpoints = [
-            ("models", "/api/models", lambda c: queries.list_models(c)),
+            ("models", "/api/models",
+             lambda c: queries.list_models(c, order="newest", legacy_keys=True)),
             ("model detail", "/api/models/train-03", lambda c: queries.get_model(c, "train-03")),
             ("model scores", "/api/models/train-03/scores", lambda c: queries.model_scores_json(c, "train-03")),
             ("scores, columns", "/api/models/train-03/scores?shape=columns",
@@ -351,12 +352,13 @@ def main() -> int:
             ("diagnosis", "/api/models/train-03/diagnosis", lambda c: queries.diagnosis(c, "train-03")),
             ("checkpoint", f"/api/checkpoints/{b_ck}", lambda c: queries.get_checkpoint(c, b_ck)),
             ("datasets", "/api/datasets", lambda c: queries.list_datasets(c)),
-            ("leaderboard", "/api/datasets/bench_07/leaderboard", lambda c: queries.leaderboard(c, "bench_07")),
+            ("leaderboard", "/api/datasets/bench_07/leaderboard?score=latest",
+             lambda c: queries.leaderboard(c, "bench_07")),
             ("leaderboard best", "/api/datasets/bench_07/leaderboard?score=best",
              lambda c: queries.leaderboard(c, "bench_07", score="best")),
-            ("heatmap", "/api/heatmap", lambda c: queries.heatmap(c)),
+            ("heatmap", "/api/heatmap?score=latest", lambda c: queries.heatmap(c)),
             ("heatmap best", "/api/heatmap?score=best", lambda c: queries.heatmap(c, score="best")),
-            ("suite heatmap", "/api/suites/core/heatmap",
+            ("suite heatmap", "/api/suites/core/heatmap?score=latest",
              lambda c: queries.heatmap(c, suite_datasets=queries.get_suite(c, "core")["dataset_names"])),
             ("compare curves", "/api/compare?models=train-01,train-02,train-03&dataset=bench_05",
              lambda c: queries.compare_curves(c, ["train-01", "train-02", "train-03"], "bench_05")),

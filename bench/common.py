@@ -110,8 +110,17 @@ class KeepAlive:
         return r.status, r.read()
 
     def get(self, path: str) -> tuple[int, bytes]:
-        self.conn.request("GET", path, headers=self.headers)
-        r = self.conn.getresponse()
+        import http.client
+
+        try:
+            self.conn.request("GET", path, headers=self.headers)
+            r = self.conn.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # The server closed the idle keep-alive connection (uvicorn: after 5 s idle, e.g. while
+            # the bench replays SQL on a loaded machine): reconnect once and send again.
+            self.conn.close()
+            self.conn.request("GET", path, headers=self.headers)
+            r = self.conn.getresponse()
         return r.status, r.read()
 
     def close(self):

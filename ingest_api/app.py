@@ -6,7 +6,7 @@ import gc
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from . import __version__, errors
 from .batcher import ResultBatcher
@@ -14,6 +14,7 @@ from .db import FactsDrainer, credential_source, make_async_pool, make_pool, res
 from .deps import DbGate
 from .errors import error_response
 from .jsonbody import JsonBodyCheck
+from .params import reject_unknown_query
 from .settings import Settings, get_settings
 
 log = logging.getLogger("eval360.app")
@@ -79,7 +80,7 @@ def _include_routers(app: FastAPI) -> None:
 
 _ERROR_SCHEMA = {
     "type": "object",
-    "required": ["ok", "error", "detail"],
+    "required": ["ok", "error", "detail", "message"],
     "properties": {
         "ok": {"type": "boolean", "enum": [False]},
         "error": {
@@ -94,6 +95,7 @@ _ERROR_SCHEMA = {
             },
         },
         "detail": {"type": "string"},
+        "message": {"type": "string", "description": "the text to show a person (same as error.message)"},
     },
 }
 _ERROR_TEXT = {"401": "No or invalid bearer token", "403": "A valid token without the right",
@@ -166,6 +168,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         redoc_url=None,
         root_path=settings.root_path,
         lifespan=lifespan,
+        # No silent parameter: an undeclared query parameter is a 422 on every operation (params.py).
+        dependencies=[Depends(reject_unknown_query)],
     )
     app.state.settings = settings
     errors.install(app)

@@ -38,17 +38,23 @@ def not_found(kind: str, ident: str) -> ApiError:
 
 
 def error_response(status: int, message: str, *, field: str | None = None, code: str | None = None,
-                   errors: list[dict] | None = None, headers: dict | None = None) -> JSONResponse:
+                   errors: list[dict] | None = None, headers: dict | None = None,
+                   extra: dict | None = None) -> JSONResponse:
     body: dict[str, Any] = {
         "ok": False,
         "error": {"status": status, "code": code or _CODES.get(status, "error"), "message": message},
         # `detail` too: clients written against FastAPI's default error shape read it.
         "detail": message,
+        # `message`: the text to print. Clients of the earlier dashboard printed `error`, which is now
+        # an object; `message` (top level) is the one field documented for display (docs/api.md).
+        "message": message,
     }
     if field:
         body["error"]["field"] = field
     if errors:
         body["error"]["errors"] = errors
+    if extra:
+        body["error"].update({k: v for k, v in extra.items() if k not in body["error"]})
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -63,7 +69,7 @@ def _loc(loc: tuple | list) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError):
-        return error_response(exc.status, exc.message, field=exc.field, code=exc.code)
+        return error_response(exc.status, exc.message, field=exc.field, code=exc.code, extra=exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError):

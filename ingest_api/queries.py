@@ -155,12 +155,25 @@ def resolve_checkpoint(conn: psycopg.Connection, ident: str, model_id: str | Non
 # ------------------------------------------------------------------ models
 
 
-def list_models(conn: psycopg.Connection, *, model_type: str | None = None, owner: str | None = None) -> list[dict]:
-    """Models (pinned first, then by name) with checkpoint count, latest checkpoint and last eval time."""
-    return _rows(conn, f"""select {', '.join(MODEL_KEYS)} from v_models
-                          where (%(mt)s::text is null or model_type = %(mt)s)
-                            and (%(ow)s::text is null or owner = %(ow)s)
-                          order by is_pinned desc, model_id""", {"mt": model_type, "ow": owner})
+_MODEL_ORDER = {"name": "is_pinned desc, model_id", "newest": "created_at desc, model_id"}
+
+
+def list_models(conn: psycopg.Connection, *, model_type: str | None = None, owner: str | None = None,
+                order: Literal["name", "newest"] = "name", legacy_keys: bool = False) -> list[dict]:
+    """Models (pinned first, then by name; or newest first) with checkpoint count, latest checkpoint
+    and last eval time. legacy_keys adds the earlier dashboard's names: checkpoint_count (=
+    n_checkpoints) and dataset_count (datasets with a current eval run)."""
+    cols = ", ".join(f"v.{k}" for k in MODEL_KEYS)
+    extra, join = "", ""
+    if legacy_keys:
+        extra = ", v.n_checkpoints as checkpoint_count, coalesce(d.n, 0)::int as dataset_count"
+        join = ("left join (select model_id, count(*) as n from model_dataset_facts group by model_id) d "
+                "on d.model_id = v.model_id")
+    return _rows(conn, f"""select {cols}{extra} from v_models v {join}
+                          where (%(mt)s::text is null or v.model_type = %(mt)s)
+                            and (%(ow)s::text is null or v.owner = %(ow)s)
+                          order by {', '.join('v.' + k for k in _MODEL_ORDER[order].split(', '))}""",
+                 {"mt": model_type, "ow": owner})
 
 
 def get_model(conn: psycopg.Connection, model_id: str) -> dict | None:

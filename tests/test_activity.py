@@ -32,10 +32,16 @@ def test_feed_records_everything_newest_first(client, db, ingest_headers, admin_
     client.post(f"/api/alerts/{alert['id']}/acknowledge", json={"by": "alice"}, headers=admin_headers)
     client.patch("/api/models/k2", json={"is_pinned": True}, headers=admin_headers)
     ev = _events(client, limit=200)
-    types = [e["event_type"] for e in ev]
+    kinds = [e["kind"] for e in ev]
     for t in ("eval_result", "alert", "acknowledgement", "promotion", "admin"):
+        assert t in kinds, t
+    # event_type speaks the earlier dashboard's names where one exists (docs/api.md).
+    types = [e["event_type"] for e in ev]
+    for t in ("eval_completed", "regression", "acknowledgement", "promotion", "admin"):
         assert t in types, t
-    keys = {"id", "event_type", "model_id", "checkpoint_id", "dataset_name", "summary", "detail", "created_at"}
+    assert "eval_result" not in types and "alert" not in types
+    keys = {"id", "event_type", "kind", "model_id", "checkpoint_id", "dataset_name", "summary", "detail",
+            "created_at"}
     assert all(keys <= set(e) for e in ev)
     # Newest first: the model patch was the last thing done.
     assert ev[0]["event_type"] == "admin" and ev[0]["detail"]["action"] == "model_patch"
@@ -44,6 +50,25 @@ def test_feed_records_everything_newest_first(client, db, ingest_headers, admin_
     assert stamps == sorted(stamps, reverse=True)
     ack = next(e for e in ev if e["event_type"] == "acknowledgement")
     assert ack["actor"] == "alice" and ack["detail"]["alert_id"] == alert["id"]
+
+
+def test_old_event_types_filter_and_carry_the_delta(client, db, ingest_headers):
+    """The earlier SPA's "Regressions" filter: event_type=regression, with detail.delta (new − previous)."""
+    for s, v in ((1000, 0.7), (2000, 0.7), (3000, 0.55), (4000, 0.72)):
+        post(client, ingest_headers, "k2", s, "gsm8k", v)
+    reg = _events(client, event_type="regression")
+    assert len(reg) == 1 and reg[0]["kind"] == "alert" and reg[0]["checkpoint_id"] == "k2__step-3000"
+    assert reg[0]["detail"]["delta"] == pytest.approx(0.55 - 0.7)
+    assert (reg[0]["detail"]["value"], reg[0]["detail"]["previous_value"]) == (0.55, 0.7)
+    imp = _events(client, event_type="improvement")
+    assert [e["checkpoint_id"] for e in imp] == ["k2__step-4000"]
+    assert imp[0]["detail"]["delta"] == pytest.approx(0.72 - 0.55)
+    done = _events(client, event_type="eval_completed")
+    assert len(done) == 4 and {e["kind"] for e in done} == {"eval_result"}
+    # The stored kinds still filter.
+    assert {e["event_type"] for e in _events(client, event_type="alert")} <= {"regression", "improvement",
+                                                                              "new_best", "missing_evaluation"}
+    assert len(_events(client, event_type="eval_result")) == 4
 
 
 def test_filter_by_model_and_pagination(client, db, ingest_headers):

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ingest_api.client import ConfigError, DashboardClient, DashboardError, resolve_target
+from ingest_api.client import ConfigError, DashboardClient, DashboardError, ReadClient, resolve_target
 
 
 def test_resolution_order(tmp_path, monkeypatch):
@@ -38,12 +38,14 @@ class _Server:
     def __init__(self, script):
         self.script = list(script)
         self.requests: list[tuple[dict, bytes]] = []
+        self.paths: list[str] = []
         outer = self
 
         class H(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 outer.requests.append((dict(self.headers), body))
+                outer.paths.append(self.path)
                 status, payload = outer.script.pop(0) if len(outer.script) > 1 else outer.script[0]
                 data = json.dumps(payload).encode()
                 self.send_response(status)
@@ -51,6 +53,8 @@ class _Server:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            do_GET = do_POST
 
             def log_message(self, *a):
                 pass
@@ -108,3 +112,34 @@ def test_nan_is_sent_as_nan(server):
     srv = server([(200, {"ok": True})])
     DashboardClient(srv.url, "tok").post_eval_result({"metrics": {"a": float("nan")}})
     assert b"NaN" in srv.requests[0][1]
+
+
+# ------------------------------------------------------------------ ReadClient (notebooks)
+
+
+def test_read_client_retries_gateway_errors_and_needs_no_token(server, tmp_path, monkeypatch):
+    monkeypatch.delenv("EVAL360_DASHBOARD_TOKEN", raising=False)
+    monkeypatch.setenv("EVAL360_DASHBOARD_ENV_FILE", str(tmp_path / "none.env"))
+    srv = server([(502, {}), (504, {}), (503, {"ok": False, "message": "database unavailable; retry later"}),
+                  (200, {"models": [{"model_id": "m", "checkpoint_count": 3, "created_at": "2026-11-26T12:00:00+00:00"}]})])
+    df = ReadClient(srv.url, backoff=0.001).models(owner="a b")
+    assert list(df.model_id) == ["m"] and df.checkpoint_count.iloc[0] == 3
+    assert str(df.created_at.dtype).startswith("datetime64")
+    assert len(srv.requests) == 4 and "Authorization" not in srv.requests[0][0]
+    assert srv.paths[0] == "/api/models?owner=a+b"
+
+
+def test_read_client_url_from_the_env_file_and_4xx_message(server, tmp_path, monkeypatch):
+    monkeypatch.delenv("EVAL360_DASHBOARD_URL", raising=False)
+    monkeypatch.delenv("EVAL360_DASHBOARD_TOKEN", raising=False)
+    srv = server([(422, {"ok": False, "error": {"status": 422, "message": "x"},
+                         "message": "unknown query parameter `suite_idx`; this operation accepts: score"})])
+    env = tmp_path / "dashboard.env"
+    env.write_text(f"EVAL360_DASHBOARD_URL={srv.url}\nEVAL360_DASHBOARD_TOKEN=tok\n")
+    monkeypatch.setenv("EVAL360_DASHBOARD_ENV_FILE", str(env))
+    c = ReadClient()
+    assert (c.base_url, c.token) == (srv.url, "tok")
+    with pytest.raises(DashboardError, match="unknown query parameter `suite_idx`") as ei:
+        c.leaderboard("gsm8k")
+    assert ei.value.status == 422 and len(srv.requests) == 1
+    assert srv.requests[0][0]["Authorization"] == "Bearer tok"

@@ -28,10 +28,18 @@ def get(client, url, status=200):
 
 
 def test_models_list_and_filters(client, data):
-    body = get(client, "/api/models")
+    body = get(client, "/api/models?sort=name")
     assert [m["model_id"] for m in body["models"]] == ["alpha", "beta", "gpt-4o", "llama"]
     assert all(MODEL_KEYS <= set(m) for m in body["models"])
-    assert [m["model_id"] for m in get(client, "/api/models?model_type=baseline")["models"]] == ["gpt-4o", "llama"]
+    # The default order is the earlier dashboard's: newest first.
+    newest = get(client, "/api/models")["models"]
+    assert [m["created_at"] for m in newest] == sorted((m["created_at"] for m in newest), reverse=True)
+    assert [m["model_id"] for m in newest] == ["llama", "gpt-4o", "beta", "alpha"]
+    # The earlier dashboard's counts beside the new names.
+    by = {m["model_id"]: m for m in newest}
+    assert (by["alpha"]["checkpoint_count"], by["alpha"]["n_checkpoints"], by["alpha"]["dataset_count"]) == (3, 3, 3)
+    assert by["beta"]["dataset_count"] == 2
+    assert [m["model_id"] for m in get(client, "/api/models?model_type=baseline&sort=name")["models"]] == ["gpt-4o", "llama"]
     assert [m["model_id"] for m in get(client, "/api/models?owner=team-b")["models"]] == ["beta"]
     assert get(client, "/api/models?owner=nobody") == {"models": []}
 

@@ -43,7 +43,7 @@ def bh(ps):
 
 
 def test_leaderboard_latest_with_statistical_ties(client, data):
-    board = get(client, "/api/datasets/gsm8k/leaderboard")["leaderboard"]
+    board = get(client, "/api/datasets/gsm8k/leaderboard?score=latest")["leaderboard"]
     assert [(r["model_id"], r["score"], r["training_step"]) for r in board] == [
         ("alpha", 0.6, 2000), ("gpt-4o", 0.58, None), ("beta", 0.52, 2000), ("llama", 0.3, None)]
     assert [r["rank"] for r in board] == [1, 1, 1, 4]
@@ -91,7 +91,7 @@ def test_lower_is_better_ranks_ascending(client, data, db, ingest_headers):
 
 
 def test_heatmap_statuses_coverage_categories(client, data):
-    hm = get(client, "/api/heatmap")
+    hm = get(client, "/api/heatmap?score=latest")
     m = hm["matrix"]
     assert (m["alpha"]["gsm8k"]["status"], m["alpha"]["gsm8k"]["score"], m["alpha"]["gsm8k"]["training_step"]) == (
         "pending", 0.6, 2000)
@@ -134,7 +134,9 @@ def test_diagnosis_gaps_tests_and_correction(client, data, ingest_headers):
     n10 = int((base & ~model).sum())
     p_g = st.binomtest(n01, n01 + n10, 0.5).pvalue
     assert g["test"] == "mcnemar_exact" and g["p_value"] == pytest.approx(p_g)
-    assert (g["baseline_model"], g["baseline_best"], g["gap"]) == ("gpt-4o", 0.58, pytest.approx(0.02))
+    assert (g["baseline_model_id"], g["baseline_best"], g["gap"]) == ("gpt-4o", 0.58, pytest.approx(0.02))
+    # The earlier dashboard's keys: baseline_model is the display name, sample_count is n.
+    assert g["baseline_model"] == "GPT-4O" and g["sample_count"] == g["n"] == 100
     assert g["interval_method"] == "bootstrap" and g["n"] == 100
     # mmlu: counts only, two-proportion test
     p_m = chi2_p(700, 1000, 440, 1000)

@@ -8,8 +8,10 @@ from fastapi import APIRouter, Body, Path, Query
 
 from .. import admin as core
 from .. import alerts
+from .. import replies as R
 from ..auth import AdminAuth
 from ..deps import ConnDep
+from ..replies import typed
 
 router = APIRouter(prefix="/api", tags=["alerts"])
 
@@ -19,7 +21,7 @@ alerts.register()
 AlertType = Literal["regression", "improvement", "new_best", "promotion_ready", "missing_evaluation"]
 
 
-@router.get("/alerts")
+@router.get("/alerts", **typed(R.AlertsReply))
 def get_alerts(
     conn: ConnDep,
     model_id: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
@@ -40,7 +42,7 @@ def get_alerts(
                             status=status, limit=limit, offset=offset)
 
 
-@router.post("/alerts/{alert_id}/acknowledge")
+@router.post("/alerts/{alert_id}/acknowledge", **typed(R.AckReply))
 def acknowledge(alert_id: Annotated[int, Path(ge=1, le=2**62)], conn: ConnDep, role: AdminAuth,
                 body: Annotated[core.AckIn | None, Body()] = None) -> dict:
     """Acknowledge an alert, recording who and when; acknowledging again changes nothing."""

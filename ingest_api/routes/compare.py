@@ -7,8 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from .. import queries
+from .. import replies as R
 from ..deps import ConnDep
 from ..errors import ApiError, not_found
+from ..replies import typed
 from .models import ScoreQ, StepQ, reply, score_choice
 
 router = APIRouter(prefix="/api", tags=["compare"])
@@ -16,7 +18,7 @@ router = APIRouter(prefix="/api", tags=["compare"])
 MAX_MODELS = 20
 
 
-@router.get("/compare")
+@router.get("/compare", **typed(R.CompareReply))
 def get_compare(
     conn: ConnDep,
     models: Annotated[str, Query(min_length=1, max_length=5000, description="comma-separated model ids")],

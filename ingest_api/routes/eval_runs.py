@@ -7,9 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from .. import queries
+from .. import replies as R
 from ..deps import ConnDep
 from ..errors import not_found
-from .models import example_response, reply
+from ..replies import typed
+from .models import reply
 
 router = APIRouter(prefix="/api", tags=["eval-runs"])
 
@@ -17,7 +19,7 @@ RunId = Annotated[str, Path(min_length=1, max_length=256, description="eval run 
 Label = Annotated[str | None, Query(min_length=1, max_length=500)]
 
 
-@router.get("/eval-runs/{eval_run_id}")
+@router.get("/eval-runs/{eval_run_id}", **typed(R.EvalRunReply))
 def get_eval_run(eval_run_id: RunId, conn: ConnDep) -> Response:
     """An eval run's provenance, primary value with its interval, and example counts."""
     out = queries.get_eval_run(conn, eval_run_id)
@@ -26,7 +28,7 @@ def get_eval_run(eval_run_id: RunId, conn: ConnDep) -> Response:
     return reply({"eval_run": out})
 
 
-@router.get("/eval-runs/{eval_run_id}/examples")
+@router.get("/eval-runs/{eval_run_id}/examples", **typed(R.ExamplesReply))
 def get_eval_run_examples(
     eval_run_id: RunId, conn: ConnDep,
     correct: Annotated[bool | None, Query(description="only right (true) or wrong (false) examples")] = None,
@@ -44,8 +46,12 @@ def get_eval_run_examples(
     return reply(out)
 
 
-@router.get("/eval-runs/{eval_run_id}/slices", responses=example_response({"eval_run_id": "run-1", "by_topic": {"geometry": {"total": 100, "correct": 21, "accuracy": 0.21,
-    "ci_lower": 0.13, "ci_upper": 0.29}}, "by_difficulty": {}, "by_subtask": {},
+@router.get("/eval-runs/{eval_run_id}/slices", **typed(R.SlicesReply, {"eval_run_id": "run-1", "total": 300, "correct": 147, "accuracy": 0.49,
+    "by_topic": {"geometry": {"total": 100, "correct": 21, "accuracy": 0.21, "mean_score": 0.21,
+    "ci_lower": 0.13, "ci_upper": 0.29, "interval_method": "wilson", "failures": 79, "failure_share": 0.52,
+    "accuracy_rest": 0.63, "p_vs_rest": 0.0001, "q_vs_rest": 0.001}}, "by_difficulty": {}, "by_subtask": {},
+    "failure_concentration": [{"dimension": "topic", "slice": "geometry", "accuracy": 0.21, "accuracy_rest": 0.63,
+                               "failure_share": 0.52, "q_value": 0.001}],
     "error_concentration": "failures concentrate in topic 'geometry' (0.210 vs 0.630 elsewhere, 34% of failures, "
                            "q=0.001)"}))
 def get_eval_run_slices(

@@ -14,9 +14,11 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import PoolTimeout
 
 from .. import __version__
+from .. import replies as R
 from ..credentials import CredentialSource, is_auth_failure
 from ..db import checkout, release
 from ..deps import DbGate, QueueTimeout
+from ..replies import typed
 
 router = APIRouter(prefix="/api", tags=["health"])
 
@@ -65,7 +67,7 @@ async def _probe(gate: DbGate, source: CredentialSource) -> str:
     return await anyio.to_thread.run_sync(_direct_probe, source)
 
 
-@router.get("/health")
+@router.get("/health", **typed(R.HealthReply))
 async def health(request: Request):
     """200 with the database reachable (`saturated` says whether requests are queued for it), 503 when
     it is unreachable (`database: "unreachable"`) or refuses the credentials (`"auth_failed"`)."""

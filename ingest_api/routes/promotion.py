@@ -6,13 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
+from .. import replies as R
 from ..deps import ConnDep
 from ..promotion import promotion_status
+from ..replies import typed
 
 router = APIRouter(prefix="/api", tags=["promotion"])
 
 
-@router.get("/models/{model_id}/promotion-status")
+@router.get("/models/{model_id}/promotion-status", **typed(R.PromotionStatusReply))
 def get_promotion_status(
     model_id: Annotated[str, Path(min_length=1, max_length=256)],
     conn: ConnDep,
