@@ -4,7 +4,7 @@ Every function reads the current, completed runs of a model × dataset (or of a 
 v_example_run_outcomes: one row per checkpoint with the outcome bits of its examples (bit i: example i
 answered right; is_correct, else score >= 0.5). Item histories and dataset items are computed from
 those bits in numpy (one row per checkpoint, not per example); slice trends group the example rows of
-those runs by the slice label. Rules (labels, trend test, suspect labels) are in docs/views.md.
+those runs from example_slice_stats (per-run slice counts kept by triggers, migration 0012). Rules (labels, trend test, suspect labels) are in docs/views.md.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from typing import Any, Literal
 
 import numpy as np
 import psycopg
-from psycopg import sql
 from psycopg.rows import dict_row, tuple_row
 from scipy import stats as st
 
@@ -103,12 +102,10 @@ def slice_trends(conn: psycopg.Connection, model_id: str, dataset: str, dimensio
     _check(conn, model_id, dataset)
     runs = _runs(conn, dataset, model_id)
     ids = [r[0] for r in runs]
-    col = sql.Identifier(dimension)
     with conn.cursor(row_factory=tuple_row) as cur:
-        cur.execute(sql.SQL(
-            "select eval_run_id, coalesce({c}, 'unspecified'), count(*), "
-            "count(*) filter (where coalesce(is_correct, score >= 0.5)), count(score), coalesce(sum(score), 0) "
-            "from example_results where eval_run_id = any(%s) group by 1, 2").format(c=col), (ids,))
+        # example_slice_stats (migration 0012): the slice counts of each run, kept by triggers.
+        cur.execute("select eval_run_id, slice, n_examples, n_correct, n_graded, score_sum "
+                    "from example_slice_stats where eval_run_id = any(%s) and dimension = %s", (ids, dimension))
         counts = cur.fetchall()
     order = {rid: i for i, rid in enumerate(ids)}
     slices = sorted({c[1] for c in counts})

@@ -10,6 +10,7 @@ import pytest
 
 from ingest_api import items
 from ingest_api.stats import wilson_interval
+from tests.conftest import q
 
 # Item histories of model m1 on dataset dsI over steps 1000..6000 (1 = right).
 HISTORIES = {
@@ -202,3 +203,57 @@ def test_errors(item_db, client):
     # a dataset without example rows: empty, not an error
     body = client.get("/api/models/m1/slice-trends", params={"dataset": "dsI"}).json()
     assert body["tests"][0]["verdict"] == "insufficient_data"  # only 'unspecified': no rest to compare with
+
+
+# ------------------------------------------------------------------ the views and the trigger-kept slice counts
+
+SLICE_COLS = "eval_run_id, dimension, slice, n_examples, n_correct, n_graded, score_sum, n_fractional"
+
+
+def _slices(url: str) -> list[dict]:
+    return q(url, f"select {SLICE_COLS} from example_slice_stats order by 1, 2, 3")
+
+
+def test_slice_stats_follow_writes_and_equal_the_view(db):
+    from tests.test_view_examples import EXAMPLES
+    from tests.test_view_scores import seed
+
+    seed(db, EXAMPLES)
+    with psycopg.connect(db, autocommit=True) as c:
+        c.execute("insert into example_results (eval_run_id, example_idx, is_correct, score, topic) values "
+                  "('r1', 9, true, 1, 'geo')")
+        c.execute("delete from example_results where eval_run_id = 'r1' and example_idx = 1")
+        c.execute("update example_results set is_correct = false, score = 0, topic = 'new' where eval_run_id = 'r2' "
+                  "and example_idx = 5")
+        c.execute("insert into example_results (eval_run_id, example_idx, score, difficulty) values "
+                  "('r9', 0, 0.75, 'easy'), ('r9', 2, 0.25, 'easy')")
+    live = _slices(db)
+    # equal to v_example_slices (the same counts from the example rows)
+    want = q(db, f"select {SLICE_COLS} from v_example_slices order by 1, 2, 3")
+    assert live == want
+    by = {(r["eval_run_id"], r["dimension"], r["slice"]): r for r in live}
+    assert by[("r2", "topic", "new")]["n_examples"] == 1 and by[("r2", "topic", "new")]["n_correct"] == 0
+    assert by[("r9", "difficulty", "easy")]["n_correct"] == 1 and by[("r9", "difficulty", "easy")]["n_fractional"] == 2
+    assert ("r1", "topic", "alg") in by and by[("r1", "topic", "alg")]["n_examples"] == 1  # example 1 deleted
+    with psycopg.connect(db, autocommit=True) as c:
+        c.execute("select eval360_rebuild_slice_stats()")
+    assert _slices(db) == live
+    with psycopg.connect(db, autocommit=True) as c:
+        c.execute("delete from example_results where eval_run_id = 'r8'")
+        c.execute("delete from eval_runs where eval_run_id = 'r9'")
+    left = {r["eval_run_id"] for r in _slices(db)}
+    assert "r8" not in left and "r9" not in left
+
+
+def test_outcome_and_slice_trend_views(item_db):
+    rows = q(item_db, "select eval_run_id, model_id, training_step, n_examples, present_bits::text p, "
+                      "outcome_bits::text o from v_example_run_outcomes order by training_step")
+    assert [r["training_step"] for r in rows] == STEPS and {r["n_examples"] for r in rows} == {7}
+    assert [r["o"][0] for r in rows] == [str(v) for v in HISTORIES[0]]
+    with psycopg.connect(item_db, autocommit=True) as c:  # a failed run is not part of the histories
+        c.execute("update eval_runs set status = 'failed' where eval_run_id = 'i6000'")
+        c.execute("select eval360_flush_facts()")
+    assert len(q(item_db, "select 1 from v_example_run_outcomes")) == 5
+    trend = q(item_db, "select training_step, n_examples, n_correct from v_example_slice_trends "
+                       "where dimension = 'topic' order by training_step")
+    assert trend[0] == {"training_step": 1000, "n_examples": 7, "n_correct": sum(h[0] for h in HISTORIES.values())}
