@@ -38,11 +38,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_ingest import example_rows, payloads, post_examples, post_serial, raw_copy  # noqa: E402
-from common import INGEST, KeepAlive, api_server, embedded_db  # noqa: E402
+from bench_ingest import example_rows, payloads, post_examples, post_serial, raw_copy
+from common import INGEST, KeepAlive, api_server, embedded_db
 
-from ingest_api import items  # noqa: E402
-from ingest_api.db import embedded_url, flush_facts, migrate  # noqa: E402
+from ingest_api import items
+from ingest_api.db import embedded_url, flush_facts, migrate
 
 TARGETS_MS = {"slice trends": 200, "item histories (first page)": 300, "dataset items": 1000}
 TOPICS = ["algebra", "geometry", "number_theory", "probability", "physics", "biology", "history", "logic"]
@@ -57,7 +57,7 @@ def load(url: str, n_ds: int, n_ex: int, seed: int = 17) -> dict:
     rng = np.random.default_rng(seed)
     datasets = [f"items_{i:02d}" for i in range(n_ds)]
     t0 = time.perf_counter()
-    models, ckpts, runs, results, ex_runs = [], [], [], [], []
+    models, ckpts, runs, ex_runs = [], [], [], []
     for mi in range(N_MODELS + N_BASE):
         base = mi >= N_MODELS
         mid = f"baseline-{mi - N_MODELS}" if base else f"train-{mi:02d}"
@@ -82,8 +82,8 @@ def load(url: str, n_ds: int, n_ex: int, seed: int = 17) -> dict:
             for table, cols, lines in (
                     ("models", "model_id, display_name, model_type, owner", models),
                     ("checkpoints", "checkpoint_id, model_id, training_step", ckpts),
-                    ("eval_runs", "eval_run_id, checkpoint_id, model_id, dataset_name, status, is_current, "
-                                  "primary_metric, sample_count, source", runs)):
+                    ("eval_runs", ("eval_run_id, checkpoint_id, model_id, dataset_name, status, is_current, "
+                                   "primary_metric, sample_count, source"), runs)):
                 with cur.copy(f"copy {table} ({cols}) from stdin") as cp:
                     cp.write("".join(lines))
         conn.execute("alter table example_results drop constraint example_results_eval_run_id_example_idx_key")

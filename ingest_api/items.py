@@ -238,7 +238,7 @@ def model_items(conn: psycopg.Connection, model_id: str, dataset: str, *, label:
         cols = cols[np.lexsort((cols, -h["flips"][cols]))]
     elif sort == "pass_rate":
         cols = cols[np.lexsort((cols, rate[cols]))]
-    total = int(len(cols))
+    total = len(cols)
     page = cols[offset:offset + limit]
     latest = runs[-1][0] if runs else None
     info = _labels(conn, latest, [int(j) for j in page]) if latest else {}
@@ -247,7 +247,7 @@ def model_items(conn: psycopg.Connection, model_id: str, dataset: str, *, label:
     for j in page:
         j = int(j)
 
-        def at(row: int) -> tuple:
+        def at(row: int, j: int = j) -> tuple:
             return runs[int(order[row, j])]
 
         changes = [{"training_step": at(i + 1)[4], "checkpoint_id": at(i + 1)[3], "eval_run_id": at(i + 1)[0],
@@ -308,12 +308,12 @@ def dataset_items(conn: psycopg.Connection, dataset: str, *, strong_min: float =
     k_needed = runs_needed(p_min, fp)
     suspect = (n_solved == 0) & (n_strong_runs >= k_needed) & (n_strong_models >= 2)
     cols = np.flatnonzero(n_present > 0)
-    n_items = int(len(cols))
+    n_items = len(cols)
     if suspect_only:
         cols = cols[suspect[cols]]
     if sort == "pass_rate":
         cols = cols[np.lexsort((cols, rate[cols]))]
-    total = int(len(cols))
+    total = len(cols)
     page = cols[offset:offset + limit]
     latest = max(runs, key=lambda r: (r[4] is not None, r[4] or 0))[0] if runs else None
     info = _labels(conn, latest, [int(j) for j in page]) if latest else {}
