@@ -241,6 +241,9 @@ def bench_reads(url: str, pq_dir: Path, datasets: list[str], repeat: int) -> lis
             "slice trends": {
                 "endpoint": lambda i: get(f"/api/models/{md(i)[0]}/slice-trends?dataset={md(i)[1]}&dimension=topic"),
                 "postgres (served: items.py)": lambda i: items.slice_trends(conn, *md(i), "topic"),
+                "postgres: its SQL alone (summary table)": lambda i: conn.execute(
+                    "select eval_run_id, slice, n_examples, n_correct, n_graded, score_sum from v_example_slice_trends "
+                    "where model_id = %s and dataset_name = %s and dimension = 'topic'", md(i)).fetchall(),
                 "postgres SQL over example rows": lambda i: conn.execute(
                     SLICE_SQL.format(src=pg_rows_src(*md(i)))).fetchall(),
                 "duckdb over parquet copy": lambda i: con.execute(
@@ -251,6 +254,9 @@ def bench_reads(url: str, pq_dir: Path, datasets: list[str], repeat: int) -> lis
             "item histories (first page)": {
                 "endpoint": lambda i: get(f"/api/models/{md(i)[0]}/items?dataset={md(i)[1]}"),
                 "postgres (served: items.py)": lambda i: items.model_items(conn, *md(i)),
+                "postgres: its SQL alone (outcome bits)": lambda i: conn.execute(
+                    "select eval_run_id, training_step, present_bits::text, outcome_bits::text "
+                    "from v_example_run_outcomes where model_id = %s and dataset_name = %s", md(i)).fetchall(),
                 "postgres SQL over example rows": lambda i: conn.execute(
                     HISTORY_SQL.format(src=pg_rows_src(*md(i)))).fetchall(),
                 "duckdb over parquet copy": lambda i: con.execute(
@@ -261,6 +267,9 @@ def bench_reads(url: str, pq_dir: Path, datasets: list[str], repeat: int) -> lis
             "dataset items": {
                 "endpoint": lambda i: get(f"/api/datasets/{datasets[i % len(datasets)]}/items"),
                 "postgres (served: items.py)": lambda i: items.dataset_items(conn, datasets[i % len(datasets)]),
+                "postgres: its SQL alone (outcome bits)": lambda i: conn.execute(
+                    "select eval_run_id, model_id, present_bits::text, outcome_bits::text "
+                    "from v_example_run_outcomes where dataset_name = %s", (datasets[i % len(datasets)],)).fetchall(),
                 "postgres SQL over example rows": lambda i: conn.execute(
                     DATASET_SQL_PG.format(src=pg_rows_src(None, datasets[i % len(datasets)]))).fetchall(),
                 "duckdb over parquet copy": lambda i: con.execute(
@@ -272,12 +281,11 @@ def bench_reads(url: str, pq_dir: Path, datasets: list[str], repeat: int) -> lis
         for question, engines in cases.items():
             for engine, fn in engines.items():
                 # the heavy row-level variants get fewer calls (their p95 is then the max of few)
-                n = repeat if engine in ("endpoint", "postgres (served: items.py)", "duckdb over parquet copy") \
-                    else max(5, repeat // 4)
+                n = repeat if "example rows" not in engine and "scanner" not in engine else max(5, repeat // 4)
                 r = timed(fn, n)
                 out.append({"question": question, "engine": engine, "calls": n, **r,
                             "target_ms": TARGETS_MS[question]})
-                print(f"{question:<30}{engine:<34}{n:>6}{r['p50']:>10.1f}{r['p95']:>10.1f}", flush=True)
+                print(f"{question:<30}{engine:<42}{n:>6}{r['p50']:>10.1f}{r['p95']:>10.1f}", flush=True)
         http.close()
     con.close()
     return out
@@ -288,16 +296,17 @@ def bench_writes(url: str, n_results: int, n_examples: int) -> dict:
     import httpx
 
     rows = example_rows(n_examples)
+    tag = f"{int(time.time())}"  # new ids on every run: a re-run on a kept database writes new rows
     with api_server(url) as base:
-        post_serial(base, payloads(20, "wwarm"))
-        t = post_serial(base, payloads(n_results, "wbench"))
+        post_serial(base, payloads(20, f"wwarm{tag}"))
+        t = post_serial(base, payloads(n_results, f"wbench{tag}"))
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {INGEST}",
                                                   "Content-Type": "application/json"}) as c:
-            for rid in ("wex-api", "wex-ref"):
-                p = payloads(1, "wex")[0] | {"eval_run_id": rid, "dataset_name": rid}
+            for rid in (f"wex-api{tag}", f"wex-ref{tag}"):
+                p = payloads(1, f"wex{tag}")[0] | {"eval_run_id": rid, "dataset_name": rid}
                 assert c.post("/api/ingest/eval-result", content=json.dumps(p)).status_code == 200
-        te = post_examples(base, "wex-api", rows, 5000)
-        tc = raw_copy(url, "wex-ref", rows, 5000)
+        te = post_examples(base, f"wex-api{tag}", rows, 5000)
+        tc = raw_copy(url, f"wex-ref{tag}", rows, 5000)
     return {"results_per_s": n_results / t, "examples_per_s": n_examples / te, "copy_per_s": n_examples / tc,
             "api_vs_copy": tc / te}
 
@@ -343,7 +352,7 @@ def main() -> int:
             n_files = sum(1 for _ in (pq_dir / "example_outcomes").rglob("*.parquet"))
             result["parquet_copy"] = {"rows": n, "seconds": round(secs, 1), "files": n_files}
             print(f"parquet copy: {n} rows in {secs:.1f} s ({n_files} files)", flush=True)
-        print(f"\n{'question':<30}{'engine':<34}{'calls':>6}{'p50 ms':>10}{'p95 ms':>10}")
+        print(f"\n{'question':<30}{'engine':<42}{'calls':>6}{'p50 ms':>10}{'p95 ms':>10}")
         result["reads"] = bench_reads(url, pq_dir, datasets, args.repeat)
         print("\nwrites (API, one client; examples in batches of 5,000 next to raw COPY of the same rows):")
         big = bench_writes(url, args.write_results, args.write_examples)
