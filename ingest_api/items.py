@@ -39,12 +39,13 @@ def _check(conn: psycopg.Connection, model_id: str | None, dataset: str) -> None
         raise not_found("dataset", dataset)
 
 
-def _runs(conn: psycopg.Connection, dataset: str, model_id: str | None = None) -> list[tuple]:
+def _runs(conn: psycopg.Connection, dataset: str, model_id: str | None = None, *, bits: bool = True) -> list[tuple]:
     """Current completed runs with example rows, in training order (step, then run time)."""
     where = "dataset_name = %s" + (" and model_id = %s" if model_id is not None else "")
     params = (dataset, model_id) if model_id is not None else (dataset,)
+    cols = RUN_COLS if bits else RUN_COLS.replace("present_bits::text, outcome_bits::text", "null, null")
     with conn.cursor(row_factory=tuple_row) as cur:
-        cur.execute(f"select {RUN_COLS} from v_example_run_outcomes where {where} "
+        cur.execute(f"select {cols} from v_example_run_outcomes where {where} "
                     "order by model_id, training_step nulls last, run_created_at, eval_run_id", params)
         return cur.fetchall()
 
@@ -100,7 +101,7 @@ def slice_trends(conn: psycopg.Connection, model_id: str, dataset: str, dimensio
     if dimension not in ("topic", "difficulty", "subtask"):
         raise ValueError(dimension)
     _check(conn, model_id, dataset)
-    runs = _runs(conn, dataset, model_id)
+    runs = _runs(conn, dataset, model_id, bits=False)
     ids = [r[0] for r in runs]
     with conn.cursor(row_factory=tuple_row) as cur:
         # example_slice_stats (migration 0012): the slice counts of each run, kept by triggers.
