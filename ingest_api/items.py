@@ -191,6 +191,9 @@ def histories(present: np.ndarray, outcome: np.ndarray) -> dict[str, np.ndarray]
     Only checkpoints where the example is present count; consecutive means consecutive among those.
     """
     t, width = present.shape
+    if t == 0:  # no run: no example either
+        present = outcome = np.zeros((1, width), dtype=bool)
+        t = 1
     order = np.argsort(~present, axis=0, kind="stable")  # present rows first, training order kept
     pc = np.take_along_axis(present, order, axis=0)
     oc = np.take_along_axis(outcome & present, order, axis=0)

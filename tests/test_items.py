@@ -257,3 +257,16 @@ def test_outcome_and_slice_trend_views(item_db):
     trend = q(item_db, "select training_step, n_examples, n_correct from v_example_slice_trends "
                        "where dimension = 'topic' order by training_step")
     assert trend[0] == {"training_step": 1000, "n_examples": 7, "n_correct": sum(h[0] for h in HISTORIES.values())}
+
+
+def test_known_dataset_without_example_rows(item_db, client):
+    with psycopg.connect(item_db, autocommit=True) as c:
+        c.execute("insert into benchmark_metadata (dataset_name) values ('meta_only')")
+        c.execute("insert into models (model_id, display_name) values ('m2', 'M2')")
+    for url, params in (("/api/datasets/meta_only/items", {}), ("/api/models/m1/items", {"dataset": "meta_only"}),
+                        ("/api/models/m2/items", {"dataset": "dsI"}),
+                        ("/api/models/m2/slice-trends", {"dataset": "dsI"})):
+        r = client.get(url, params=params)
+        assert r.status_code == 200, (url, r.text)
+        body = r.json()
+        assert body.get("items", []) == [] and body.get("points", []) == []
