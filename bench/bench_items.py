@@ -311,6 +311,34 @@ def bench_writes(url: str, n_results: int, n_examples: int) -> dict:
             "api_vs_copy": tc / te}
 
 
+def slice_trigger_cost(url: str, n_examples: int, rounds: int = 3) -> dict:
+    """Raw COPY of the same rows with migration 0012's slice triggers on and off (alternating rounds,
+    medians): what keeping example_slice_stats costs a write."""
+    import httpx
+
+    rows = example_rows(n_examples)
+    tag = f"{int(time.time())}"
+    on, off = [], []
+    with api_server(url) as base, httpx.Client(base_url=base, headers={
+            "Authorization": f"Bearer {INGEST}", "Content-Type": "application/json"}) as c:
+        for k in range(rounds):
+            for mode in ("on", "off"):
+                rid = f"trig-{mode}-{k}-{tag}"
+                p = payloads(1, f"trig{tag}")[0] | {"eval_run_id": rid, "dataset_name": rid}
+                assert c.post("/api/ingest/eval-result", content=json.dumps(p)).status_code == 200
+                with psycopg.connect(url, autocommit=True) as conn:
+                    for t in ("ins", "del", "upd"):
+                        conn.execute(f"alter table example_results {'enable' if mode == 'on' else 'disable'} "
+                                     f"trigger example_results_slices_{t}")
+                (on if mode == "on" else off).append(raw_copy(url, rid, rows, 5000))
+    with psycopg.connect(url, autocommit=True) as conn:
+        for t in ("ins", "del", "upd"):
+            conn.execute(f"alter table example_results enable trigger example_results_slices_{t}")
+        conn.execute("select eval360_rebuild_slice_stats()")  # the 'off' rounds left their runs uncounted
+    return {"copy_per_s_with_slice_triggers": n_examples / statistics.median(on),
+            "copy_per_s_without": n_examples / statistics.median(off)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", type=int, default=4)
@@ -320,10 +348,19 @@ def main() -> int:
     ap.add_argument("--write-examples", type=int, default=50_000)
     ap.add_argument("--data-dir", help="keep the database (and the parquet copy) here; reuse when loaded")
     ap.add_argument("--json", default=str(ROOT / "bench" / "out" / "items.json"))
+    ap.add_argument("--trigger-cost-only", action="store_true",
+                    help="only the write cost of the slice triggers (0012), on an empty database")
     args = ap.parse_args()
     import warnings
 
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    if args.trigger_cost_only:
+        with embedded_db("eval360-bench-items-trig-") as u:
+            r = slice_trigger_cost(u, args.write_examples)
+        print(f"raw COPY of {args.write_examples} example rows, batches of 5,000, empty database: "
+              f"{r['copy_per_s_with_slice_triggers']:.0f}/s with the slice triggers (0012), "
+              f"{r['copy_per_s_without']:.0f}/s without")
+        return 0
     keep = bool(args.data_dir)
     tmp = Path(args.data_dir) if keep else Path(tempfile.mkdtemp(prefix="eval360-bench-items-"))
     result: dict = {"command": " ".join(["python", *sys.argv])}
