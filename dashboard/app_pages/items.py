@@ -30,13 +30,13 @@ def _trends(url: str, model_id: str, dataset: str, dimension: str) -> dict:
 @st.cache_data(ttl=TTL, show_spinner=False)
 def _items(url: str, model_id: str, dataset: str, label: str | None, sort: str) -> dict:
     with data.connection(url) as conn:
-        return I.model_items(conn, model_id, dataset, label=label, limit=1000, sort=sort)
+        return I.model_items(conn, model_id, dataset, label=label, limit=20_000, sort=sort)  # every item: the CSV
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def _dataset_items(url: str, dataset: str, suspect_only: bool) -> dict:
     with data.connection(url) as conn:
-        return I.dataset_items(conn, dataset, suspect_only=suspect_only, limit=1000, sort="pass_rate")
+        return I.dataset_items(conn, dataset, suspect_only=suspect_only, limit=20_000, sort="pass_rate")
 
 
 url = data.database_url()
