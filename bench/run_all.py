@@ -2,7 +2,8 @@
 
 Runs, in order: ingest (bench_ingest.py), backfill (bench_backfill.py, a generated 10 × 100 × 40 tree),
 read API on an LLM360-scale database (bench_read.py: 15 models, 1,005 checkpoints, 40 datasets,
-≥ 5,000,000 example rows), and dashboard page renders on that same database (bench_dashboard.py).
+≥ 5,000,000 example rows), and dashboard page renders on that same database (bench_dashboard.py), then example analytics across
+training, PostgreSQL against DuckDB (bench_items.py).
 Writes bench/results.json and bench/results.md, and prints the Markdown.
 """
 
@@ -56,7 +57,11 @@ def main() -> int:
         srv = _embedded.pop(str(data_dir.resolve()), None)
         if srv is not None:
             srv.cleanup()
-    for name, f in (("ingest", "ingest.json"), ("read", "read.json")):
+    # Example analytics across training (issue 17): PostgreSQL vs DuckDB on the tree with example rows on
+    # every run (4 datasets: ≈5 M rows, the per-question work of the 40-dataset ≈50 M tree; docs/views.md).
+    parts["items"] = run("items", ["bench/bench_items.py", "--datasets", "4", "--examples", "1250",
+                                   "--repeat", "20", "--json", str(OUT / "items.json")])
+    for name, f in (("ingest", "ingest.json"), ("read", "read.json"), ("items", "items.json")):
         p = OUT / f
         if p.exists():
             parts[name]["figures"] = json.loads(p.read_text())

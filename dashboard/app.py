@@ -24,6 +24,7 @@ PAGES = {
         st.Page("app_pages/leaderboard.py", title="Leaderboard", icon=":material/leaderboard:", url_path="leaderboard"),
         st.Page("app_pages/compare.py", title="Compare & diff", icon=":material/compare_arrows:", url_path="compare"),
         st.Page("app_pages/examples.py", title="Example browser", icon=":material/list_alt:", url_path="examples"),
+        st.Page("app_pages/items.py", title="Items across training", icon=":material/stacked_line_chart:", url_path="items"),
     ],
     "Operations": [
         st.Page("app_pages/activity.py", title="Activity & alerts", icon=":material/notifications:",

@@ -21,6 +21,7 @@ log = logging.getLogger("eval360.app")
 
 ROUTER_MODULES = ["health", "ingest", "models", "checkpoints", "datasets", "heatmap", "compare", "eval_runs",
                   "alerts", "activity", "suites", "promotion", "admin"]
+ROUTER_MODULES.append("items")  # example analytics across training (routes/items.py)
 
 
 class BodyLimit:

@@ -208,6 +208,16 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from pathlib import Path
+
+    from .export import export_parquet
+
+    out = export_parquet(_url(_settings()), Path(args.parquet))
+    print(f"wrote {len(out['views'])} views and {out['example_outcomes']} example outcome rows under {args.parquet}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="eval360", description="Eval360 dashboard")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -250,6 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--reader", action="store_true",
                    help="the read-only eval360_reader role's connection string (ad-hoc SQL: psql, notebooks)")
     s.set_defaults(func=cmd_db_url)
+
+    s = sub.add_parser("export", help="write the views and example outcomes as Parquet (hive layout)")
+    s.add_argument("--parquet", required=True, metavar="DIR", help="output folder (docs/export.md)")
+    s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("backfill", help="same as python backfill.py", add_help=False)
     s.add_argument("rest", nargs=argparse.REMAINDER)
