@@ -212,7 +212,7 @@ def test_observatory_cell_links_to_model_and_run(seeded):
 
 
 def test_model_detail_gap_table_and_best_checkpoint(seeded):
-    at = render("model", model="alpha")
+    at = render("model", model="alpha", tab="gaps")
     no_failure(at)
     gaps = frame_with(at, "dataset", "value", "baseline_best", "gap", "significance", "trend")
     g = gaps.set_index("dataset")
@@ -221,16 +221,22 @@ def test_model_detail_gap_table_and_best_checkpoint(seeded):
     assert g.loc["ds_math", "gap"] == pytest.approx(-0.10)
     assert g.loc["ds_code", "gap"] == pytest.approx(0.35 - 0.40)
     assert g.loc["ds_code", "n"] == N
+    # Key columns first: significance, gap and trend right after the dataset's name and category.
+    assert list(gaps.columns[:5]) == ["dataset", "category", "significance", "gap", "trend"]
+    at = render("model", model="alpha", tab="best")
+    no_failure(at)
     # Best overall: step 200 has the higher mean over both datasets ((0.60+0.35)/2 > (0.50+0.30)/2).
     assert any("Best overall: step 200" in t.value for t in at.text)
     promo = all_text(at)
-    assert "no promotion rule applies" in promo
+    assert "No promotion rule applies" in promo
+    at = render("model", model="alpha", tab="alerts")
+    no_failure(at)
     alerts = frame_with(at, "alert_type", "severity", "message")
     assert "ds_code: accuracy fell (test alert)" in set(alerts.message)
 
 
 def test_model_detail_profile_and_filter(seeded):
-    at = render("model", model="alpha", baseline="base")
+    at = render("model", model="alpha", baseline="base", tab="profile")
     no_failure(at)
     prof = frame_with(at, "model", "category", "mean", "delta")
     mine = prof[prof.model == "alpha"].set_index("category")
@@ -238,6 +244,7 @@ def test_model_detail_profile_and_filter(seeded):
     assert mine.loc["math", "delta"] == pytest.approx(-0.10)
     assert mine.loc["code", "delta"] == pytest.approx(-0.05)
     assert prof[prof.model == "base"]["delta"].isna().all()
+    at = render("model", model="alpha", tab="gaps")
     # The significance filter narrows the gap table.
     sig_values = set(frame_with(at, "dataset", "significance").significance)
     one = min(sig_values)
@@ -249,8 +256,11 @@ def test_model_detail_profile_and_filter(seeded):
 def test_model_detail_unknown_model_is_a_message(seeded):
     at = render("model", model="does-not-exist")
     assert not at.exception
-    # An unknown id in the URL falls back to the first model rather than failing.
-    assert at.selectbox(key="md_model").value == "alpha"
+    # An unknown id in the URL is named as unknown: no other model is substituted, the URL is kept.
+    assert at.selectbox(key="md_model").value is None
+    assert any("does-not-exist" in e.value.replace("\\", "") and "Unknown model" in e.value for e in at.error)
+    assert at.query_params["model"] in ("does-not-exist", ["does-not-exist"])
+    assert not at.dataframe and not at.get("vega_lite_chart")
 
 
 # ------------------------------------------------------------------ leaderboard
@@ -409,7 +419,7 @@ def test_sql_page_runs_read_only_queries(seeded):
 
 def test_every_table_has_a_csv_download(seeded):
     for page in ("observatory", "leaderboard", "model"):
-        at = render(page, model="alpha")
+        at = render(page, model="alpha", **({"tab": "gaps"} if page == "model" else {}))
         n_tables = len(at.dataframe)
         downloads = [e for e in at.get("download_button")]
         assert n_tables and len(downloads) >= n_tables, page
@@ -431,7 +441,7 @@ def test_model_names_are_not_rendered_as_markdown(env):
             metrics={"accuracy": 0.5}, sample_count=10), source="test", actor="test")
     at = render("model", model="evil")
     no_failure(at)
-    shown = [m.value for m in at.markdown]
-    assert any("Evil" in v for v in shown)
+    assert any("**Evil** <b>bold</b> [x](javascript:alert(1))" in t.value for t in at.text)  # shown as text
+    shown = [m.value for m in at.markdown] + [e.value for e in at.error] + [e.value for e in at.info]
     for v in shown:  # every Markdown metacharacter of the name arrives escaped
         assert "**Evil**" not in v and "<b>" not in v and "](javascript" not in v
