@@ -281,7 +281,7 @@ def with_smoothing(points: pd.DataFrame, weight: float, by: str = "series") -> p
     df = points.sort_values([by, "training_step"]).copy()
     df["smooth"] = df["metric_value"]
     if weight > 0:
-        for _, idx in df.groupby(by).groups.items():
+        for idx in df.groupby(by).groups.values():
             df.loc[idx, "smooth"] = ema(df.loc[idx, "metric_value"].tolist(), weight)
     return df
 

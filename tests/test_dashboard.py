@@ -97,7 +97,7 @@ def seeded(env):
     return seed(env)
 
 
-def render(page: str, **params: str | list[str]) -> AppTest:
+def render(page: str, /, **params: str | list[str]) -> AppTest:
     """Open a page as a browser would from a link: the URL's query parameters set before its first run."""
     at = AppTest.from_file(APP, default_timeout=120)
     if page == "observatory":
@@ -149,7 +149,7 @@ def test_empty_database_shows_what_to_do(env, page):
         assert "Write a query and press Run" in text
     elif page == "activity":
         assert "No alert matches" in text
-        assert "No activity yet" in text
+        assert "No activity" in all_text(render("activity", view="feed"))
     else:
         assert "eval360 demo-data" in text, text
 
@@ -361,44 +361,83 @@ def test_example_browser_counts_and_filters(seeded):
 # ------------------------------------------------------------------ activity and alerts
 
 
+def _ack_button(at: AppTest):
+    return next(b for b in at.button if b.label.startswith("Acknowledge "))
+
+
 def test_alert_acknowledge_needs_the_admin_token(seeded, db):
-    at = render("activity")
+    at = render("activity", model="alpha", alert_type="regression")
     no_failure(at)
     alerts = frame_with(at, "id", "alert_type", "acknowledged")
     aid = seeded["alert_id"]
-    assert aid in set(alerts.id)
-    at.selectbox(key="ack_alert").set_value(aid)
+    assert set(alerts.id) == {aid}
+    at.radio(key="ack_scope").set_value("all").run()
     at.text_input(key="ack_by").input("Ana")
     at.text_input(key="ack_token").input("wrong-token")
-    next(b for b in at.button if b.label == "Acknowledge").click().run()
+    _ack_button(at).click().run()
     assert any("Invalid admin token" in e.value for e in at.error)
     with psycopg.connect(db) as c:
         assert c.execute("select is_acknowledged from alerts where id = %s", (aid,)).fetchone()[0] is False
-    assert at.text_input(key="ack_token").value == ""  # cleared, not kept in the page
-    at.selectbox(key="ack_alert").set_value(aid)
-    at.text_input(key="ack_by").input("Ana")
+    assert at.text_input(key="ack_token").value == ""  # a wrong token is not kept
+    assert "wrong-token" not in repr(at.session_state.to_dict())
     at.text_input(key="ack_token").input(ADMIN_TOKEN)
-    next(b for b in at.button if b.label == "Acknowledge").click().run()
+    _ack_button(at).click().run()
     assert not at.exception
-    assert any("acknowledged by Ana" in s.value for s in at.success)
+    assert any("1 alert acknowledged by Ana" in s.value for s in at.success)
     with psycopg.connect(db) as c:
         row = c.execute("select is_acknowledged, acknowledged_by from alerts where id = %s", (aid,)).fetchone()
         assert row == (True, "Ana")
         # The same function as the admin API: it records an activity event.
         assert c.execute("select count(*) from activity where event_type = 'acknowledgement'").fetchone()[0] == 1
-    # Acknowledged; the token is nowhere in the session.
-    assert "ack_token" not in at.session_state or at.session_state["ack_token"] == ""
-    assert ADMIN_TOKEN not in repr(at.session_state.to_dict())
+    # The token is kept for the session (no second prompt), never in the URL.
+    assert "ack_token" not in [t.key for t in at.text_input]
+    assert ADMIN_TOKEN not in repr(dict(at.query_params))
+    assert any("remembered for this session" in c.value for c in at.caption)
+
+
+def test_alerts_bulk_acknowledge_and_paging_past_200(seeded, db):
+    """250 alerts: paged 100 at a time (page 3 holds the last 51), grouped by checkpoint, all acknowledged
+    in one go through admin.acknowledge_alert (one acknowledgement event each)."""
+    with psycopg.connect(db) as c, c.transaction():
+        c.execute("""insert into alerts (alert_type, model_id, checkpoint_id, dataset_name, severity, message)
+                     select 'missing_evaluation', 'alpha', 'alpha__step-100', 'bulk_' || g, 'info', 'bulk alert ' || g
+                       from generate_series(1, 250) g""")
+    at = render("activity", alert_type="missing_evaluation", page="3")
+    no_failure(at)
+    page3 = frame_with(at, "id", "message")
+    assert len(page3) == 50 and any("250 alerts match" in c.value for c in at.caption)
+    assert any("Rows 201–250 of 250" in c.value for c in at.caption)
+    at = render("activity", alert_type="missing_evaluation", group="checkpoint")
+    no_failure(at)
+    groups = frame_with(at, "model_id", "checkpoint_id", "alerts")
+    assert list(groups.alerts) == [250]
+    at.radio(key="ack_scope").set_value("all").run()
+    at.text_input(key="ack_by").input("Bo")
+    at.text_input(key="ack_token").input(ADMIN_TOKEN)
+    _ack_button(at).click().run()
+    no_failure(at)
+    assert any("250 alerts acknowledged by Bo" in s.value for s in at.success)
+    with psycopg.connect(db) as c:
+        assert c.execute("select count(*) from alerts where message like 'bulk alert %%' and is_acknowledged "
+                         "and acknowledged_by = 'Bo'").fetchone()[0] == 250
+        assert c.execute("select count(*) from activity where event_type = 'acknowledgement'").fetchone()[0] == 250
 
 
 def test_activity_feed_and_alert_filters(seeded):
     at = render("activity", alert_type="promotion_ready")  # no promotion rule in the fixture
     no_failure(at)
     assert "No alert matches" in all_text(at)
+    at = render("activity", view="feed")
     feed = frame_with(at, "event_type", "summary")
     assert (feed.event_type == "eval_result").sum() == 6  # six posted results
-    at = render("activity", event="examples")
+    at = render("activity", view="feed", event="examples")
     assert set(frame_with(at, "event_type", "summary").event_type) == {"examples"}
+    # A time window in the future of every event: nothing; the last 24 hours: everything.
+    at = render("activity", view="feed", window="1h")
+    assert (frame_with(at, "event_type", "summary").event_type == "eval_result").sum() == 6
+    at = render("activity", view="feed", window="since", since="2999-01-01")
+    assert "No activity in this window" in all_text(at)
+    assert "No activity" in all_text(at)
 
 
 # ------------------------------------------------------------------ SQL
