@@ -484,3 +484,29 @@ def test_model_names_are_not_rendered_as_markdown(env):
     shown = [m.value for m in at.markdown] + [e.value for e in at.error] + [e.value for e in at.info]
     for v in shown:  # every Markdown metacharacter of the name arrives escaped
         assert "**Evil**" not in v and "<b>" not in v and "](javascript" not in v
+
+
+EVIL = "**bold** [link](http://x) ![img](http://example.invalid/x.png)"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_client_text_is_never_rendered_as_markdown(env, page):
+    """Owner, display name and an alert message carrying Markdown (bold, a link, a remote image) are shown
+    literally on every page: no Markdown-rendering element receives them unescaped (issue 12 §5)."""
+    with psycopg.connect(env, row_factory=dict_row) as conn, conn.transaction():
+        for step, v in ((1, 0.4), (2, 0.5)):
+            store_eval_result(conn, EvalResultIn(
+                model_id="evil", display_name=EVIL, owner=EVIL, model_type="training",
+                checkpoint_id=f"evil__step-{step}", training_step=step, dataset_name="ds_math",
+                metrics={"accuracy": v}, sample_count=10), source="test", actor="test")
+        conn.execute("""insert into alerts (alert_type, model_id, checkpoint_id, dataset_name, severity, message)
+                        values ('regression', 'evil', 'evil__step-2', 'ds_math', 'critical', %s)""", (EVIL,))
+    at = render(page, owner=EVIL) if page == "observatory" else render(page, model="evil")
+    assert not at.exception, [e.value for e in at.exception]
+    rendered = []
+    for kind in ("markdown", "caption", "info", "warning", "error", "success", "title", "subheader", "metric"):
+        rendered += [str(getattr(e, "value", "")) + " " + str(getattr(e, "label", "")) for e in getattr(at, kind)]
+    for v in rendered:
+        assert "**bold**" not in v and "](http" not in v and "![" not in v, (page, v)
+    if page == "model":
+        assert any(EVIL in t.value for t in at.text), "the owner and display name are shown literally"

@@ -229,7 +229,8 @@ if tab == "training":
             order = sorted(allp["dataset_name"].unique(), key=lambda d: (category_of.get(d, "~"), d))
             cats_present = list(dict.fromkeys(category_of.get(d, "uncategorised") for d in order))
             st.caption("Rows: checkpoints (newest on top); columns grouped by category ("
-                       + ", ".join(f"{c}: {sum(category_of.get(d) == c for d in order)}" for c in cats_present)
+                       + ", ".join(f"{md_escape(c)}: {sum(category_of.get(d) == c for d in order)}"
+                                   for c in cats_present)
                        + "). Colour: score normalised per dataset over this model's checkpoints (viridis; best = "
                          "yellow, direction-aware). ▼ regression, ▲ improvement/new best alert. Click a cell to "
                          "open its curve and eval run below.")
@@ -249,7 +250,7 @@ if tab == "training":
                         st.text(f"{pd_} at step {int(ps):,}: {fnum(r['metric_value'])} "
                                 f"[{fnum(r['ci_lower'])}, {fnum(r['ci_upper'])}] n={r['n']}")
                         q1, q2 = st.columns(2)
-                        q1.page_link("app_pages/model.py", label=f"Curve of {pd_}", icon=":material/timeline:",
+                        q1.page_link("app_pages/model.py", label=f"Curve of {md_escape(pd_)}", icon=":material/timeline:",
                                      query_params={"model": model_id, "datasets": pd_, "tab": "curves"})
                         q2.page_link("app_pages/compare.py", label="Diff with the previous checkpoint",
                                      icon=":material/compare_arrows:",
