@@ -30,13 +30,14 @@ def _sig_scale() -> alt.Scale:
 
 def heatmap(df: pd.DataFrame, *, color_field: str, color_title: str, diverging: bool = False,
             show_values: bool = True, datasets: list[str] | None = None,
-            models: list[str] | None = None) -> alt.LayerChart:
+            models: list[str] | None = None, grouped: bool = False, step: int = 34) -> alt.LayerChart:
     """Models × datasets. Columns: model_label, dataset_name, <color_field>, score_text, status, mark,
     tooltip fields. A point selection named `cell` (model_id, dataset_name) lets a click open the cell."""
     sel = alt.selection_point(name="cell", fields=["model_id", "dataset_name"], on="click", clear="dblclick")
     scale = (alt.Scale(scheme="blueorange", domainMid=0, reverse=True) if diverging else alt.Scale(scheme="viridis"))
     x = alt.X("dataset_name:N", title=None, sort=datasets,
-              axis=alt.Axis(labelAngle=-40, labelLimit=160, labelOverlap=False, orient="top"))
+              axis=alt.Axis(labelAngle=-50, labelLimit=150, labelOverlap=False,
+                            orient="bottom" if grouped else "top"))
     y = alt.Y("model_label:N", title=None, sort=models, axis=alt.Axis(labelLimit=220, labelOverlap=False))
     tooltip = [alt.Tooltip("model_id:N", title="model"), alt.Tooltip("dataset_name:N", title="dataset"),
                alt.Tooltip("score:Q", title="score", format=".3f"),
@@ -63,7 +64,16 @@ def heatmap(df: pd.DataFrame, *, color_field: str, color_title: str, diverging: 
                                  dy=0 if not show_values else -6, color="#b00020").encode(
         text=alt.Text("mark:N"), tooltip=tooltip))
     n_rows = len(models) if models else max(1, df["model_label"].nunique())
-    return alt.layer(*layers).properties(width="container", height=max(160, 34 * n_rows))
+    if not grouped or "category" not in df.columns:
+        return alt.layer(*layers).properties(width="container", height=max(160, 34 * n_rows))
+    # Columns grouped by category: one panel per category with its name on top, a fixed width per
+    # dataset (wider than the page scrolls sideways rather than squeezing the labels).
+    cats = list(dict.fromkeys(df.sort_values("category")["category"].tolist()))
+    return alt.layer(*layers).properties(width=alt.Step(step), height=max(160, 30 * n_rows)).facet(
+        column=alt.Column("category:N", title=None, sort=cats,
+                          header=alt.Header(labelFontWeight="bold", labelFontSize=12, labelOrient="top",
+                                            labelAngle=0, labelAlign="left", labelAnchor="start")),
+        spacing=10).resolve_scale(x="independent")
 
 
 def training_curve(points: pd.DataFrame, baselines: pd.DataFrame | None = None,
