@@ -14,12 +14,24 @@ if _ROOT not in sys.path:
 
 from dashboard.page_kit import friendly_error, md_escape
 
-st.set_page_config(page_title="Eval360", page_icon=":material/monitoring:", layout="wide")
+# "auto": the sidebar starts collapsed on narrow windows (below ~1100 px wide), open on wide ones.
+st.set_page_config(page_title="Eval360", page_icon=":material/monitoring:", layout="wide",
+                   initial_sidebar_state="auto")
+
+OBSERVATORY = st.Page("app_pages/observatory.py", title="Observatory", icon=":material/grid_on:",
+                      url_path="observatory")
+
+
+def _home() -> None:
+    """The root URL: Streamlit serves a default page at "/" only (its url_path is ignored), so the
+    Observatory is an ordinary page at /observatory and "/" forwards there, query string included."""
+    st.switch_page(OBSERVATORY, query_params={k: st.query_params.get_all(k) for k in st.query_params})
+
 
 PAGES = {
+    "": [st.Page(_home, title="Home", url_path="home", default=True, visibility="hidden")],
     "Results": [
-        st.Page("app_pages/observatory.py", title="Observatory", icon=":material/grid_on:", url_path="observatory",
-                default=True),
+        OBSERVATORY,
         st.Page("app_pages/model.py", title="Model detail", icon=":material/timeline:", url_path="model"),
         st.Page("app_pages/leaderboard.py", title="Leaderboard", icon=":material/leaderboard:", url_path="leaderboard"),
         st.Page("app_pages/compare.py", title="Compare & diff", icon=":material/compare_arrows:", url_path="compare"),

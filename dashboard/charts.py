@@ -13,9 +13,15 @@ import pandas as pd
 
 STATUS_MARKS = {"missing": "∅", "pending": "…", "running": "▶", "failed": "✕", "invalidated": "⊘",
                 "stale": "↻"}
-SEVERITY_COLORS = {"critical": "#d62728", "warning": "#ff7f0e", "info": "#2ca02c"}
-SIGNIFICANCE_COLORS = {"likely_real": "#1f77b4", "uncertain": "#ff7f0e", "likely_noise": "#9e9e9e",
-                       "insufficient_data": "#d0d0d0"}
+# Colour-blind safe (Okabe-Ito): never a red/green pair; severities also differ by shape where drawn.
+SEVERITY_COLORS = {"critical": "#d55e00", "warning": "#e69f00", "info": "#0072b2"}
+SEVERITY_SHAPES = {"critical": "triangle-down", "warning": "diamond", "info": "circle"}
+# Two greys far apart in lightness, so "noise" and "insufficient data" stay distinct on a light and a
+# dark background; the diff chart also gives each significance its own shape.
+SIGNIFICANCE_COLORS = {"likely_real": "#0072b2", "uncertain": "#e69f00", "likely_noise": "#6b6b6b",
+                       "insufficient_data": "#c4c4c4"}
+SIGNIFICANCE_SHAPES = {"likely_real": "circle", "uncertain": "diamond", "likely_noise": "square",
+                       "insufficient_data": "cross"}
 
 
 def _sig_scale() -> alt.Scale:
@@ -24,13 +30,14 @@ def _sig_scale() -> alt.Scale:
 
 def heatmap(df: pd.DataFrame, *, color_field: str, color_title: str, diverging: bool = False,
             show_values: bool = True, datasets: list[str] | None = None,
-            models: list[str] | None = None) -> alt.LayerChart:
+            models: list[str] | None = None, grouped: bool = False, step: int = 34) -> alt.LayerChart:
     """Models × datasets. Columns: model_label, dataset_name, <color_field>, score_text, status, mark,
     tooltip fields. A point selection named `cell` (model_id, dataset_name) lets a click open the cell."""
     sel = alt.selection_point(name="cell", fields=["model_id", "dataset_name"], on="click", clear="dblclick")
-    scale = (alt.Scale(scheme="redblue", domainMid=0) if diverging else alt.Scale(scheme="viridis"))
+    scale = (alt.Scale(scheme="blueorange", domainMid=0, reverse=True) if diverging else alt.Scale(scheme="viridis"))
     x = alt.X("dataset_name:N", title=None, sort=datasets,
-              axis=alt.Axis(labelAngle=-40, labelLimit=160, labelOverlap=False, orient="top"))
+              axis=alt.Axis(labelAngle=-50, labelLimit=150, labelOverlap=False,
+                            orient="bottom" if grouped else "top"))
     y = alt.Y("model_label:N", title=None, sort=models, axis=alt.Axis(labelLimit=220, labelOverlap=False))
     tooltip = [alt.Tooltip("model_id:N", title="model"), alt.Tooltip("dataset_name:N", title="dataset"),
                alt.Tooltip("score:Q", title="score", format=".3f"),
@@ -57,7 +64,16 @@ def heatmap(df: pd.DataFrame, *, color_field: str, color_title: str, diverging: 
                                  dy=0 if not show_values else -6, color="#b00020").encode(
         text=alt.Text("mark:N"), tooltip=tooltip))
     n_rows = len(models) if models else max(1, df["model_label"].nunique())
-    return alt.layer(*layers).properties(width="container", height=max(160, 34 * n_rows))
+    if not grouped or "category" not in df.columns:
+        return alt.layer(*layers).properties(width="container", height=max(160, 34 * n_rows))
+    # Columns grouped by category: one panel per category with its name on top, a fixed width per
+    # dataset (wider than the page scrolls sideways rather than squeezing the labels).
+    cats = list(dict.fromkeys(df.sort_values("category")["category"].tolist()))
+    return alt.layer(*layers).properties(width=alt.Step(step), height=max(160, 30 * n_rows)).facet(
+        column=alt.Column("category:N", title=None, sort=cats,
+                          header=alt.Header(labelFontWeight="bold", labelFontSize=12, labelOrient="top",
+                                            labelAngle=0, labelAlign="left", labelAnchor="start")),
+        spacing=10).resolve_scale(x="independent")
 
 
 def training_curve(points: pd.DataFrame, baselines: pd.DataFrame | None = None,
@@ -139,11 +155,11 @@ def interval_dots(df: pd.DataFrame, *, y: str, x: str = "value", lo: str = "ci_l
 
 def delta_bars(df: pd.DataFrame, *, category: str = "category", delta: str = "delta", lo: str = "ci_lower",
                hi: str = "ci_upper", title: str = "") -> alt.LayerChart:
-    """Delta to a baseline per category: a bar (green above, red below zero) with its 95% interval."""
+    """Delta to a baseline per category: a bar (blue above, orange below zero) with its 95% interval."""
     base = alt.Chart(df).encode(y=alt.Y(f"{category}:N", title=None, sort=None))
     bars = base.mark_bar().encode(
         x=alt.X(f"{delta}:Q", title="difference (model − baseline)"),
-        color=alt.condition(f"datum['{delta}'] >= 0", alt.value("#2ca02c"), alt.value("#d62728")),
+        color=alt.condition(f"datum['{delta}'] >= 0", alt.value("#0072b2"), alt.value("#e69f00")),
         tooltip=[alt.Tooltip(f"{category}:N"), alt.Tooltip(f"{delta}:Q", format="+.3f"),
                  alt.Tooltip(f"{lo}:Q", title="95% low", format="+.3f"),
                  alt.Tooltip(f"{hi}:Q", title="95% high", format="+.3f")])
@@ -230,5 +246,108 @@ def diff(df: pd.DataFrame, *, title: str = "") -> alt.LayerChart:
     zero = alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(color="#555555").encode(x=alt.X("zero:Q"))
     err = base.mark_rule(strokeWidth=2).encode(x=alt.X("delta_ci_lower:Q", title="delta (b − a)"),
                                               x2=alt.X2("delta_ci_upper:Q"), color=col)
-    dot = base.mark_point(filled=True, size=70).encode(x=alt.X("delta:Q"), color=col, tooltip=tip)
+    shape = alt.Shape("significance:N", title="significance", scale=alt.Scale(
+        domain=list(SIGNIFICANCE_SHAPES), range=list(SIGNIFICANCE_SHAPES.values())))
+    dot = base.mark_point(filled=True, size=70).encode(x=alt.X("delta:Q"), color=col, shape=shape, tooltip=tip)
     return alt.layer(zero, err, dot).properties(title=title, width="container", height=max(120, 24 * max(1, len(df))))
+
+
+def _field(name: str) -> str:
+    """A data column name as a Vega-Lite field reference (dots and brackets escaped)."""
+    return name.replace("\\", "\\\\").replace(".", "\\.").replace("[", "\\[").replace("]", "\\]")
+
+
+def multi_curves(points: pd.DataFrame, baselines: pd.DataFrame | None = None, alerts: pd.DataFrame | None = None,
+                 *, series_title: str = "series", title: str = "", height: int = 320,
+                 smoothed: bool = False) -> alt.LayerChart:
+    """Several series (datasets of a model, or models on a dataset) on one chart, like a training dashboard.
+
+    points: series, training_step, metric_value, ci_lower, ci_upper, n (and `smooth` when smoothed).
+    A vertical rule follows the pointer to the nearest step and its tooltip lists every series there;
+    mouse wheel / drag zoom and pan (double-click resets); clicking a legend entry hides the others
+    (shift-click for several). With smoothing the raw points and their 95% band stay drawn, fainter.
+    baselines: series, name, value (dashed rules). alerts: training_step, metric_value, severity, message.
+    """
+    names = list(dict.fromkeys(points["series"].tolist()))
+    color = alt.Color("series:N", title=series_title, scale=alt.Scale(domain=names, scheme="tableau10"))
+    legend = alt.selection_point(fields=["series"], bind="legend", name="shown")
+    hover = alt.selection_point(fields=["training_step"], nearest=True, on="pointerover", clear="pointerout",
+                                empty=False, name="step")
+    zoom = alt.selection_interval(bind="scales", name="zoom")
+    x = alt.X("training_step:Q", title="training step")
+    y_scale = alt.Scale(zero=False)
+    base = alt.Chart(points).encode(x=x, color=color)
+    shown = alt.condition(legend, alt.value(1.0), alt.value(0.06))
+    band = base.mark_area(opacity=0.14).encode(
+        y=alt.Y("ci_lower:Q", title="score (95% band)", scale=y_scale), y2="ci_upper:Q",
+        opacity=alt.condition(legend, alt.value(0.14), alt.value(0.0))).add_params(zoom, legend)
+    tip = [alt.Tooltip("series:N", title=series_title), alt.Tooltip("training_step:Q", title="step"),
+           alt.Tooltip("metric_value:Q", title="score", format=".3f"),
+           alt.Tooltip("ci_lower:Q", title="95% low", format=".3f"),
+           alt.Tooltip("ci_upper:Q", title="95% high", format=".3f"), alt.Tooltip("n:Q", title="n")]
+    layers: list[alt.Chart] = [band]
+    if smoothed:
+        layers.append(base.mark_line(strokeWidth=1, opacity=0.35).encode(
+            y=alt.Y("metric_value:Q"), opacity=alt.condition(legend, alt.value(0.35), alt.value(0.03))))
+        layers.append(base.mark_circle(size=14).encode(
+            y=alt.Y("metric_value:Q"), opacity=alt.condition(legend, alt.value(0.5), alt.value(0.03)), tooltip=tip))
+        layers.append(base.mark_line(strokeWidth=2.2).encode(y=alt.Y("smooth:Q"), opacity=shown))
+    else:
+        layers.append(base.mark_line(point=alt.OverlayMarkDef(size=18)).encode(
+            y=alt.Y("metric_value:Q"), opacity=shown, tooltip=tip))
+    # The hover: points at the nearest step, and a rule whose tooltip has every series at that step.
+    wide = points.pivot_table(index="training_step", columns="series", values="metric_value",
+                              aggfunc="first").reset_index()
+    wide.columns = [str(c) for c in wide.columns]
+    rule_tip = [alt.Tooltip("training_step:Q", title="step")] + [
+        alt.Tooltip(f"{_field(n)}:Q", title=n, format=".3f") for n in names if n in wide.columns]
+    layers.append(alt.Chart(wide).mark_rule(color="#888888").encode(
+        x=x, opacity=alt.condition(hover, alt.value(0.7), alt.value(0.0)), tooltip=rule_tip).add_params(hover))
+    layers.append(base.mark_point(size=60, filled=True).encode(
+        y=alt.Y("smooth:Q" if smoothed else "metric_value:Q"),
+        opacity=alt.condition(hover, alt.value(1.0), alt.value(0.0))).transform_filter(legend))
+    if baselines is not None and not baselines.empty:
+        layers.append(alt.Chart(baselines).mark_rule(strokeDash=[4, 3]).encode(
+            y=alt.Y("value:Q"), color=alt.Color("series:N", scale=alt.Scale(domain=names, scheme="tableau10")),
+            opacity=alt.condition(legend, alt.value(0.8), alt.value(0.0)),
+            tooltip=[alt.Tooltip("series:N", title=series_title), alt.Tooltip("name:N", title="baseline"),
+                     alt.Tooltip("value:Q", format=".3f")]))
+    if alerts is not None and not alerts.empty:
+        layers.append(alt.Chart(alerts).mark_point(size=150, filled=True, stroke="black", strokeWidth=0.6).encode(
+            x=alt.X("training_step:Q"), y=alt.Y("metric_value:Q"),
+            shape=alt.Shape("severity:N", title="alert", scale=alt.Scale(
+                domain=list(SEVERITY_SHAPES), range=list(SEVERITY_SHAPES.values()))),
+            fill=alt.Fill("severity:N", title="alert", scale=alt.Scale(
+                domain=list(SEVERITY_COLORS), range=list(SEVERITY_COLORS.values()))),
+            tooltip=[alt.Tooltip("series:N", title=series_title), alt.Tooltip("training_step:Q", title="step"),
+                     alt.Tooltip("alert_type:N"), alt.Tooltip("severity:N"), alt.Tooltip("message:N")]))
+    return alt.layer(*layers).resolve_scale(color="shared").properties(title=title, width="container",
+                                                                       height=height)
+
+
+def training_heatmap(df: pd.DataFrame, *, datasets: list[str], categories: dict[str, str],
+                     height_per_row: int = 6) -> alt.LayerChart:
+    """One model over training: checkpoints (rows, newest on top) × datasets (columns grouped by
+    category), colour = score normalised per dataset over the model's checkpoints; alerts marked.
+
+    df: training_step, dataset_name, category, metric_value, norm, ci_lower, ci_upper, n, alert (symbol or "").
+    A click selects a (step, dataset) cell (selection `cell`)."""
+    sel = alt.selection_point(name="cell", fields=["training_step", "dataset_name"], on="click", clear="dblclick")
+    n_steps = max(1, df["training_step"].nunique())
+    row_h = max(3, min(18, height_per_row if n_steps > 60 else 18))
+    x = alt.X("dataset_name:N", title=None, sort=datasets,
+              axis=alt.Axis(labelAngle=-60, labelLimit=140, labelOverlap=False, orient="top"))
+    y = alt.Y("training_step:O", title="training step", sort="descending",
+              axis=alt.Axis(labelOverlap="greedy"))
+    tip = [alt.Tooltip("dataset_name:N", title="dataset"), alt.Tooltip("category:N"),
+           alt.Tooltip("training_step:Q", title="step"), alt.Tooltip("metric_value:Q", title="score", format=".3f"),
+           alt.Tooltip("ci_lower:Q", title="95% low", format=".3f"),
+           alt.Tooltip("ci_upper:Q", title="95% high", format=".3f"), alt.Tooltip("n:Q"),
+           alt.Tooltip("alert_text:N", title="alert")]
+    base = alt.Chart(df).encode(x=x, y=y)
+    rect = base.mark_rect().encode(
+        color=alt.Color("norm:Q", title="score, normalised per dataset", scale=alt.Scale(scheme="viridis")),
+        opacity=alt.condition(sel, alt.value(1.0), alt.value(0.5)), tooltip=tip).add_params(sel)
+    marks = base.mark_text(fontSize=9, fontWeight="bold", color="#ff00aa").encode(
+        text=alt.Text("alert:N"), tooltip=tip)
+    return alt.layer(rect, marks).properties(width=max(400, 16 * len(datasets)), height=row_h * n_steps)

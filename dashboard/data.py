@@ -1,12 +1,18 @@
-"""Cached loaders: thin wrappers over ingest_api.queries / promotion / admin with a short TTL.
+"""Cached loaders: thin wrappers over ingest_api.queries / promotion / admin, cached on the data's version.
 
 Every loader takes the database URL as its first argument, so the caches (and the connection
 pool, a cached resource keyed on the URL) never mix two databases. Loaders return plain dicts
-and lists; pages turn them into frames and charts. New results show within TTL seconds.
+and lists; pages turn them into frames and charts.
+
+Caching: each loader's cache key includes the database's change counter (`eval360_data_version`,
+a sequence every write statement on a shown table advances, migration 0015). A call first reads
+that counter (one cheap `select`, after bringing the facts up to date); while it is unchanged, the
+cached answer is served and the database is not queried again. A new result shows on the next rerun.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,7 +27,9 @@ from ingest_api import queries as Q
 from ingest_api.db import checkout, credential_source, release
 from ingest_api.settings import Settings
 
-TTL = 30  # seconds: a new eval result shows within half a minute
+# Only a safety net: entries are keyed on the data version, so a write shows at once. The TTL bounds
+# the one race a counter read outside the writer's transaction allows (migration 0015's comment).
+TTL = 3600
 SCORE_CHOICES = ("latest", "best", "step")
 
 
@@ -83,6 +91,31 @@ def _call(url: str, fn: Any, *args: Any, **kw: Any) -> Any:
         return fn(conn, *args, **kw)
 
 
+def data_version(url: str) -> int:
+    """The database's change counter (migration 0015), read after bringing the facts up to date."""
+    with pool(url).connection() as conn:
+        flush_facts(conn)
+        return int(conn.execute("select last_value from eval360_data_version").fetchone()["last_value"])
+
+
+def versioned(fn: Any) -> Any:
+    """st.cache_data for a loader `fn(url, ...)`, keyed on the data version besides its arguments."""
+
+    def with_version(url: str, version: int, *args: Any, **kw: Any) -> Any:
+        return fn(url, *args, **kw)
+
+    with_version.__qualname__ = with_version.__name__ = fn.__name__  # one cache per loader
+    with_version.__module__ = fn.__module__
+    cached = st.cache_data(ttl=TTL, show_spinner=False, max_entries=256)(with_version)
+
+    @functools.wraps(fn)
+    def loader(url: str, *args: Any, **kw: Any) -> Any:
+        return cached(url, data_version(url), *args, **kw)
+
+    loader.clear = cached.clear  # type: ignore[attr-defined]
+    return loader
+
+
 def clear_caches() -> None:
     """After a write (acknowledging an alert): drop the cached reads so the page shows it at once."""
     st.cache_data.clear()
@@ -91,7 +124,7 @@ def clear_caches() -> None:
 # ------------------------------------------------------------------ overview
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@versioned
 def counts(url: str) -> dict:
     """How much data there is (for empty states)."""
     with connection(url) as conn:
@@ -102,27 +135,27 @@ def counts(url: str) -> dict:
                       (select count(*) from v_run_example_stats) as n_runs_with_examples""").fetchone()
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@versioned
 def filters(url: str) -> dict:
     return _call(url, Q.filters)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@versioned
 def list_models(url: str, model_type: str | None = None, owner: str | None = None) -> list[dict]:
     return _call(url, Q.list_models, model_type=model_type, owner=owner)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@versioned
 def list_suites(url: str) -> list[dict]:
     return _call(url, Q.list_suites)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@versioned
 def list_datasets(url: str) -> list[dict]:
     return _call(url, Q.list_datasets)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@versioned
 def heatmap(url: str, score: str = "latest", step: int | None = None, suite: str | None = None,
             category: str | None = None, model_type: str | None = None, owner: str | None = None) -> dict:
     with connection(url) as conn:
@@ -137,28 +170,39 @@ def heatmap(url: str, score: str = "latest", step: int | None = None, suite: str
 # ------------------------------------------------------------------ one model
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@versioned
 def get_model(url: str, model_id: str) -> dict | None:
     return _call(url, Q.get_model, model_id)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@versioned
+def checkpoint_info(url: str, ident: str) -> dict | None:
+    """The checkpoint an id (or alias) names: checkpoint_id, model_id, training_step; None if unknown."""
+    with connection(url) as conn:
+        cid = Q.resolve_checkpoint(conn, ident)
+        if cid is None:
+            return None
+        return conn.execute("select checkpoint_id, model_id, training_step from checkpoints where checkpoint_id = %s",
+                            (cid,)).fetchone()
+
+
+@versioned
 def model_scores(url: str, model_id: str) -> dict | None:
     return _call(url, Q.model_scores, model_id)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@versioned
 def diagnosis(url: str, model_id: str) -> dict | None:
     return _call(url, Q.diagnosis, model_id)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@versioned
 def category_profile(url: str, models: tuple[str, ...], common_only: bool = False, score: str = "latest",
                      step: int | None = None) -> dict:
     return _call(url, Q.category_profile, list(models), common_only=common_only, score=score, step=step)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@versioned
 def promotion_status(url: str, model_id: str, checkpoint_id: str | None = None) -> dict:
     from ingest_api import promotion
 
@@ -168,23 +212,43 @@ def promotion_status(url: str, model_id: str, checkpoint_id: str | None = None) 
 # ------------------------------------------------------------------ leaderboard, compare, diff
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@versioned
 def leaderboard(url: str, dataset: str, score: str = "latest", step: int | None = None,
                 model_type: str | None = None) -> dict | None:
     return _call(url, Q.leaderboard, dataset, score=score, step=step, model_type=model_type)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@versioned
 def suite(url: str, suite_id: str) -> dict | None:
     return _call(url, Q.get_suite, suite_id)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@versioned
 def compare_curves(url: str, models: tuple[str, ...], dataset: str, common_only: bool = False) -> dict:
     return _call(url, Q.compare_curves, list(models), dataset, common_only=common_only)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@versioned
+def curves(url: str, models: tuple[str, ...], datasets: tuple[str, ...] | None = None) -> list[dict]:
+    """Every scored current point of some models on some datasets (None: all), in one query:
+    model_id, model_type, checkpoint_id, training_step, dataset_name, category, metric_value, n, ci_lower,
+    ci_upper, interval_method (the interval the API reports, computed as compare_curves does)."""
+    with connection(url) as conn:
+        rows = conn.execute(
+            """select s.model_id, s.model_type, s.checkpoint_id, s.training_step, s.dataset_name, b.category,
+                      s.metric_name, s.metric_value, s.n, s.ci_lower, s.ci_upper, s.stderr, s.n_examples, s.n_graded,
+                      s.n_correct, s.score_sum, s.score_sumsq, s.n_fractional
+                 from v_current_scores s left join benchmark_metadata b using (dataset_name)
+                where s.model_id = any(%(m)s) and (%(all)s or s.dataset_name = any(%(d)s)) and s.is_scored
+                order by s.model_id, s.dataset_name, s.training_step nulls last""",
+            {"m": list(models), "d": list(datasets or ()), "all": datasets is None}).fetchall()
+    Q._with_intervals(rows)
+    keep = ("model_id", "model_type", "checkpoint_id", "training_step", "dataset_name", "category", "metric_name",
+            "metric_value", "n", "ci_lower", "ci_upper", "interval_method")
+    return [{k: r.get(k) for k in keep} for r in rows]
+
+
+@versioned
 def diff_checkpoints(url: str, checkpoint_a: str, checkpoint_b: str, flips_limit: int = 20) -> dict | None:
     return _call(url, Q.diff_checkpoints, checkpoint_a, checkpoint_b, flips_limit=flips_limit)
 
@@ -192,12 +256,12 @@ def diff_checkpoints(url: str, checkpoint_a: str, checkpoint_b: str, flips_limit
 # ------------------------------------------------------------------ eval runs and examples
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@versioned
 def eval_run(url: str, eval_run_id: str) -> dict | None:
     return _call(url, Q.get_eval_run, eval_run_id)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@versioned
 def runs_with_examples(url: str, model_id: str | None = None, dataset: str | None = None) -> list[dict]:
     """Current eval runs that have example rows (for the example browser's picker), newest step first."""
     with connection(url) as conn:
@@ -212,7 +276,7 @@ def runs_with_examples(url: str, model_id: str | None = None, dataset: str | Non
             {"m": model_id, "d": dataset}).fetchall()
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@versioned
 def run_examples(url: str, eval_run_id: str, correct: bool | None = None, topic: str | None = None,
                  difficulty: str | None = None, search: str | None = None, limit: int = 50,
                  offset: int = 0) -> dict | None:
@@ -220,12 +284,12 @@ def run_examples(url: str, eval_run_id: str, correct: bool | None = None, topic:
                  search=search, limit=limit, offset=offset)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@versioned
 def run_slices(url: str, eval_run_id: str) -> dict | None:
     return _call(url, Q.run_slices, eval_run_id)
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@versioned
 def slices_across_runs(url: str, run_ids: tuple[str, ...], dimension: str = "topic") -> list[dict]:
     """Accuracy per slice for several runs (a model's checkpoints on one dataset), from v_example_slices.
 
@@ -246,28 +310,83 @@ def slices_across_runs(url: str, run_ids: tuple[str, ...], dimension: str = "top
 # ------------------------------------------------------------------ alerts and activity
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
+@versioned
 def alerts(url: str, model_id: str | None = None, status: str = "open", severity: str | None = None,
-           alert_type: str | None = None, acknowledged: bool | None = None, limit: int = 200) -> dict:
+           alert_type: str | None = None, acknowledged: bool | None = None, limit: int = 200, offset: int = 0,
+           since: Any = None, checkpoint_id: str | None = None) -> dict:
+    """Alerts newest first, one page (limit/offset) of all that match; `since`: created at or after it.
+
+    Without `since` this is the admin API's own list_alerts; with it, the same columns and filters plus
+    the time window (the API has no time filter yet)."""
     from ingest_api import admin
 
-    return _call(url, admin.list_alerts, model_id=model_id, status=status, severity=severity,
-                 alert_type=alert_type, acknowledged=acknowledged, limit=limit)
+    if since is None:
+        return _call(url, admin.list_alerts, model_id=model_id, status=status, severity=severity,
+                     alert_type=alert_type, acknowledged=acknowledged, checkpoint_id=checkpoint_id, limit=limit,
+                     offset=offset)
+    where = ["a.created_at >= %(since)s"]
+    params: dict[str, Any] = {"since": since, "limit": limit, "offset": offset}
+    for col, key, val in (("a.model_id", "m", model_id), ("a.alert_type", "t", alert_type),
+                          ("a.severity", "s", severity), ("a.checkpoint_id", "c", checkpoint_id)):
+        if val is not None:
+            where.append(f"{col} = %({key})s")
+            params[key] = val
+    if acknowledged is not None:
+        where.append("a.is_acknowledged = %(ack)s")
+        params["ack"] = acknowledged
+    if status == "open":
+        where.append("a.resolved_at is null")
+    elif status == "resolved":
+        where.append("a.resolved_at is not null")
+    cond = " and ".join(where)
+    with connection(url) as conn:
+        total = conn.execute(f"select count(*) n from alerts a where {cond}", params).fetchone()["n"]
+        rows = conn.execute(
+            f"""select {admin.ALERT_COLS} from alerts a left join checkpoints c on c.checkpoint_id = a.checkpoint_id
+                 where {cond} order by a.created_at desc, a.id desc limit %(limit)s offset %(offset)s""",
+            params).fetchall()
+    return {"alerts": rows, "total": total, "limit": limit, "offset": offset, "status": status}
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
-def activity(url: str, model_id: str | None = None, event_type: str | None = None, limit: int = 100) -> dict:
+@versioned
+def activity(url: str, model_id: str | None = None, event_type: str | None = None, limit: int = 100,
+             offset: int = 0, since: Any = None) -> dict:
+    """The activity feed newest first, one page of all events that match; `since`: at or after it."""
     from ingest_api import admin
 
-    return _call(url, admin.list_activity, model_id=model_id, event_type=event_type, limit=limit)
+    if since is None:
+        return _call(url, admin.list_activity, model_id=model_id, event_type=event_type, limit=limit,
+                     offset=offset)
+    where = ["created_at >= %(since)s"]
+    params: dict[str, Any] = {"since": since, "limit": limit, "offset": offset}
+    if model_id is not None:
+        where.append("(model_id = %(m)s or (model_id is null and detail->>'model_id' = %(m)s))")
+        params["m"] = model_id
+    if event_type is not None:
+        where.append("event_type = %(e)s")
+        params["e"] = event_type
+    cond = " and ".join(where)
+    with connection(url) as conn:
+        total = conn.execute(f"select count(*) n from activity where {cond}", params).fetchone()["n"]
+        rows = conn.execute(
+            f"""select id, event_type, model_id, checkpoint_id, dataset_name, actor, summary, detail, created_at
+                  from activity where {cond} order by created_at desc, id desc limit %(limit)s offset %(offset)s""",
+            params).fetchall()
+    return {"events": rows, "total": total, "limit": limit, "offset": offset}
 
 
 def acknowledge(url: str, alert_id: int, by: str, note: str | None = None) -> dict:
     """Acknowledge through the admin API's own function (the caller has checked the admin token)."""
+    return acknowledge_many(url, [alert_id], by, note)[0]
+
+
+def acknowledge_many(url: str, alert_ids: Sequence[int], by: str, note: str | None = None) -> list[dict]:
+    """Acknowledge several alerts in one transaction, each through admin.acknowledge_alert (the function
+    POST /api/alerts/{id}/acknowledge calls): all or none. The caller has checked the admin token."""
     from ingest_api import admin
 
     with connection(url) as conn, conn.transaction():
-        out = admin.acknowledge_alert(conn, alert_id, by, note)
+        out = [admin.acknowledge_alert(conn, int(a), by, note) for a in alert_ids]
     clear_caches()
     return out
 

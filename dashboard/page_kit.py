@@ -88,8 +88,25 @@ def select(label: str, options: Sequence[T], *, param: str, key: str, default: T
     if not options:
         return None
     want = qp(param)
+    if want is not None and want not in [str(o) for o in options]:
+        return unknown_in_link(label, want, options, key=key, format_func=format_func, container=box, **kw)
     idx = index_of([str(o) for o in options], want, index_of(options, default, 0))
     return box.selectbox(label, options, index=idx, key=key, format_func=format_func, **kw)
+
+
+def unknown_in_link(label: str, want: str, options: Sequence[T], *, key: str,
+                    format_func: Callable[[T], str] = str, container: Any = None, **kw: Any) -> T:
+    """A link named a value that does not exist: say so (never substitute another, never rewrite the
+    URL) and offer the picker empty; the page stops until one is chosen."""
+    box = container or st
+    kw.pop("placeholder", None)
+    v = box.selectbox(label, options, index=None, key=key, format_func=format_func,
+                      placeholder=f"choose a {label.lower()}", **kw)
+    if v is None:
+        st.error(f"Unknown {label.lower()} in this link: “{md_escape(want)}” does not exist (it may have been "
+                 "deleted or mistyped). Choose one above.", icon=":material/link_off:")
+        st.stop()
+    return v
 
 
 # ------------------------------------------------------------------ loading, errors, empty states
@@ -212,3 +229,66 @@ def chart(builder: str, *frames: Any, key: str | None = None, on_select: str = "
         return box.vega_lite_chart(spec, width=width, height=height, key=key)
     return box.vega_lite_chart(spec, width=width, height=height, key=key, on_select=on_select,
                                selection_mode=selection_mode)
+
+
+# ------------------------------------------------------------------ tabs whose choice lives in the URL
+
+
+def url_tabs(tabs: dict[str, str], *, param: str, key: str, default: str | None = None) -> str:
+    """A tab bar whose choice is the URL parameter `param` (a short slug: ?view=diff), both ways.
+
+    tabs: slug → label. Returns the active slug; the page draws only that view (so the others cost
+    nothing). A link naming a tab opens it; choosing one writes it into the URL, so a reload or a
+    copied link shows the same view.
+    """
+    slugs = list(tabs)
+    first = default if default in tabs else slugs[0]
+    want = qp(param)
+    if want is not None and want not in tabs:
+        st.warning(f"Unknown view in this link: “{md_escape(want)}”; showing “{md_escape(tabs[first])}”.")
+    active = want if want in tabs else first
+    if st.session_state.get(key) != active:
+        st.session_state[key] = active  # the URL is the truth (a link, back/forward, or the callback below)
+
+    def _changed() -> None:
+        chosen = st.session_state.get(key) or active
+        st.session_state[key] = chosen
+        st.query_params[param] = chosen
+
+    st.segmented_control("View", slugs, format_func=lambda s: tabs[s], key=key, on_change=_changed,
+                         label_visibility="collapsed", width="stretch")
+    if qp(param) != active:
+        st.query_params[param] = active
+    return active
+
+
+# ------------------------------------------------------------------ curves
+
+
+def ema(values: Sequence[float], weight: float) -> list[float]:
+    """Exponential moving average with start-up bias correction (as TensorBoard's smoothing):
+    s_t = w·s_(t−1) + (1 − w)·x_t, reported as s_t / (1 − w^t). weight 0 returns the values."""
+    out, acc, norm = [], 0.0, 0.0
+    for v in values:
+        acc = weight * acc + (1 - weight) * float(v)
+        norm = weight * norm + (1 - weight)
+        out.append(acc / norm if norm else float(v))
+    return out
+
+
+def with_smoothing(points: pd.DataFrame, weight: float, by: str = "series") -> pd.DataFrame:
+    """points + a `smooth` column: the EMA of metric_value along training_step within each `by` group."""
+    df = points.sort_values([by, "training_step"]).copy()
+    df["smooth"] = df["metric_value"]
+    if weight > 0:
+        for idx in df.groupby(by).groups.values():
+            df.loc[idx, "smooth"] = ema(df.loc[idx, "metric_value"].tolist(), weight)
+    return df
+
+
+def link(page: str, **params: Any) -> str:
+    """A relative link to another page with its query string (works under a path prefix such as /eval360/)."""
+    from urllib.parse import urlencode
+
+    clean = {k: v for k, v in params.items() if v not in (None, "", [], ())}
+    return page + ("?" + urlencode(clean, doseq=True) if clean else "")

@@ -97,7 +97,7 @@ def seeded(env):
     return seed(env)
 
 
-def render(page: str, **params: str | list[str]) -> AppTest:
+def render(page: str, /, **params: str | list[str]) -> AppTest:
     """Open a page as a browser would from a link: the URL's query parameters set before its first run."""
     at = AppTest.from_file(APP, default_timeout=120)
     if page == "observatory":
@@ -149,7 +149,7 @@ def test_empty_database_shows_what_to_do(env, page):
         assert "Write a query and press Run" in text
     elif page == "activity":
         assert "No alert matches" in text
-        assert "No activity yet" in text
+        assert "No activity" in all_text(render("activity", view="feed"))
     else:
         assert "eval360 demo-data" in text, text
 
@@ -212,7 +212,7 @@ def test_observatory_cell_links_to_model_and_run(seeded):
 
 
 def test_model_detail_gap_table_and_best_checkpoint(seeded):
-    at = render("model", model="alpha")
+    at = render("model", model="alpha", tab="gaps")
     no_failure(at)
     gaps = frame_with(at, "dataset", "value", "baseline_best", "gap", "significance", "trend")
     g = gaps.set_index("dataset")
@@ -221,16 +221,22 @@ def test_model_detail_gap_table_and_best_checkpoint(seeded):
     assert g.loc["ds_math", "gap"] == pytest.approx(-0.10)
     assert g.loc["ds_code", "gap"] == pytest.approx(0.35 - 0.40)
     assert g.loc["ds_code", "n"] == N
+    # Key columns first: significance, gap and trend right after the dataset's name and category.
+    assert list(gaps.columns[:5]) == ["dataset", "category", "significance", "gap", "trend"]
+    at = render("model", model="alpha", tab="best")
+    no_failure(at)
     # Best overall: step 200 has the higher mean over both datasets ((0.60+0.35)/2 > (0.50+0.30)/2).
     assert any("Best overall: step 200" in t.value for t in at.text)
     promo = all_text(at)
-    assert "no promotion rule applies" in promo
+    assert "No promotion rule applies" in promo
+    at = render("model", model="alpha", tab="alerts")
+    no_failure(at)
     alerts = frame_with(at, "alert_type", "severity", "message")
     assert "ds_code: accuracy fell (test alert)" in set(alerts.message)
 
 
 def test_model_detail_profile_and_filter(seeded):
-    at = render("model", model="alpha", baseline="base")
+    at = render("model", model="alpha", baseline="base", tab="profile")
     no_failure(at)
     prof = frame_with(at, "model", "category", "mean", "delta")
     mine = prof[prof.model == "alpha"].set_index("category")
@@ -238,6 +244,7 @@ def test_model_detail_profile_and_filter(seeded):
     assert mine.loc["math", "delta"] == pytest.approx(-0.10)
     assert mine.loc["code", "delta"] == pytest.approx(-0.05)
     assert prof[prof.model == "base"]["delta"].isna().all()
+    at = render("model", model="alpha", tab="gaps")
     # The significance filter narrows the gap table.
     sig_values = set(frame_with(at, "dataset", "significance").significance)
     one = min(sig_values)
@@ -249,8 +256,11 @@ def test_model_detail_profile_and_filter(seeded):
 def test_model_detail_unknown_model_is_a_message(seeded):
     at = render("model", model="does-not-exist")
     assert not at.exception
-    # An unknown id in the URL falls back to the first model rather than failing.
-    assert at.selectbox(key="md_model").value == "alpha"
+    # An unknown id in the URL is named as unknown: no other model is substituted, the URL is kept.
+    assert at.selectbox(key="md_model").value is None
+    assert any("does-not-exist" in e.value.replace("\\", "") and "Unknown model" in e.value for e in at.error)
+    assert at.query_params["model"] in ("does-not-exist", ["does-not-exist"])
+    assert not at.dataframe and not at.get("vega_lite_chart")
 
 
 # ------------------------------------------------------------------ leaderboard
@@ -351,44 +361,83 @@ def test_example_browser_counts_and_filters(seeded):
 # ------------------------------------------------------------------ activity and alerts
 
 
+def _ack_button(at: AppTest):
+    return next(b for b in at.button if b.label.startswith("Acknowledge "))
+
+
 def test_alert_acknowledge_needs_the_admin_token(seeded, db):
-    at = render("activity")
+    at = render("activity", model="alpha", alert_type="regression")
     no_failure(at)
     alerts = frame_with(at, "id", "alert_type", "acknowledged")
     aid = seeded["alert_id"]
-    assert aid in set(alerts.id)
-    at.selectbox(key="ack_alert").set_value(aid)
+    assert set(alerts.id) == {aid}
+    at.radio(key="ack_scope").set_value("all").run()
     at.text_input(key="ack_by").input("Ana")
     at.text_input(key="ack_token").input("wrong-token")
-    next(b for b in at.button if b.label == "Acknowledge").click().run()
+    _ack_button(at).click().run()
     assert any("Invalid admin token" in e.value for e in at.error)
     with psycopg.connect(db) as c:
         assert c.execute("select is_acknowledged from alerts where id = %s", (aid,)).fetchone()[0] is False
-    assert at.text_input(key="ack_token").value == ""  # cleared, not kept in the page
-    at.selectbox(key="ack_alert").set_value(aid)
-    at.text_input(key="ack_by").input("Ana")
+    assert at.text_input(key="ack_token").value == ""  # a wrong token is not kept
+    assert "wrong-token" not in repr(at.session_state.to_dict())
     at.text_input(key="ack_token").input(ADMIN_TOKEN)
-    next(b for b in at.button if b.label == "Acknowledge").click().run()
+    _ack_button(at).click().run()
     assert not at.exception
-    assert any("acknowledged by Ana" in s.value for s in at.success)
+    assert any("1 alert acknowledged by Ana" in s.value for s in at.success)
     with psycopg.connect(db) as c:
         row = c.execute("select is_acknowledged, acknowledged_by from alerts where id = %s", (aid,)).fetchone()
         assert row == (True, "Ana")
         # The same function as the admin API: it records an activity event.
         assert c.execute("select count(*) from activity where event_type = 'acknowledgement'").fetchone()[0] == 1
-    # Acknowledged; the token is nowhere in the session.
-    assert "ack_token" not in at.session_state or at.session_state["ack_token"] == ""
-    assert ADMIN_TOKEN not in repr(at.session_state.to_dict())
+    # The token is kept for the session (no second prompt), never in the URL.
+    assert "ack_token" not in [t.key for t in at.text_input]
+    assert ADMIN_TOKEN not in repr(dict(at.query_params))
+    assert any("remembered for this session" in c.value for c in at.caption)
+
+
+def test_alerts_bulk_acknowledge_and_paging_past_200(seeded, db):
+    """250 alerts: paged 100 at a time (page 3 holds the last 51), grouped by checkpoint, all acknowledged
+    in one go through admin.acknowledge_alert (one acknowledgement event each)."""
+    with psycopg.connect(db) as c, c.transaction():
+        c.execute("""insert into alerts (alert_type, model_id, checkpoint_id, dataset_name, severity, message)
+                     select 'missing_evaluation', 'alpha', 'alpha__step-100', 'bulk_' || g, 'info', 'bulk alert ' || g
+                       from generate_series(1, 250) g""")
+    at = render("activity", alert_type="missing_evaluation", page="3")
+    no_failure(at)
+    page3 = frame_with(at, "id", "message")
+    assert len(page3) == 50 and any("250 alerts match" in c.value for c in at.caption)
+    assert any("Rows 201–250 of 250" in c.value for c in at.caption)
+    at = render("activity", alert_type="missing_evaluation", group="checkpoint")
+    no_failure(at)
+    groups = frame_with(at, "model_id", "checkpoint_id", "alerts")
+    assert list(groups.alerts) == [250]
+    at.radio(key="ack_scope").set_value("all").run()
+    at.text_input(key="ack_by").input("Bo")
+    at.text_input(key="ack_token").input(ADMIN_TOKEN)
+    _ack_button(at).click().run()
+    no_failure(at)
+    assert any("250 alerts acknowledged by Bo" in s.value for s in at.success)
+    with psycopg.connect(db) as c:
+        assert c.execute("select count(*) from alerts where message like 'bulk alert %%' and is_acknowledged "
+                         "and acknowledged_by = 'Bo'").fetchone()[0] == 250
+        assert c.execute("select count(*) from activity where event_type = 'acknowledgement'").fetchone()[0] == 250
 
 
 def test_activity_feed_and_alert_filters(seeded):
     at = render("activity", alert_type="promotion_ready")  # no promotion rule in the fixture
     no_failure(at)
     assert "No alert matches" in all_text(at)
+    at = render("activity", view="feed")
     feed = frame_with(at, "event_type", "summary")
     assert (feed.event_type == "eval_result").sum() == 6  # six posted results
-    at = render("activity", event="examples")
+    at = render("activity", view="feed", event="examples")
     assert set(frame_with(at, "event_type", "summary").event_type) == {"examples"}
+    # A time window in the future of every event: nothing; the last 24 hours: everything.
+    at = render("activity", view="feed", window="1h")
+    assert (frame_with(at, "event_type", "summary").event_type == "eval_result").sum() == 6
+    at = render("activity", view="feed", window="since", since="2999-01-01")
+    assert "No activity in this window" in all_text(at)
+    assert "No activity" in all_text(at)
 
 
 # ------------------------------------------------------------------ SQL
@@ -409,7 +458,7 @@ def test_sql_page_runs_read_only_queries(seeded):
 
 def test_every_table_has_a_csv_download(seeded):
     for page in ("observatory", "leaderboard", "model"):
-        at = render(page, model="alpha")
+        at = render(page, model="alpha", **({"tab": "gaps"} if page == "model" else {}))
         n_tables = len(at.dataframe)
         downloads = [e for e in at.get("download_button")]
         assert n_tables and len(downloads) >= n_tables, page
@@ -431,7 +480,33 @@ def test_model_names_are_not_rendered_as_markdown(env):
             metrics={"accuracy": 0.5}, sample_count=10), source="test", actor="test")
     at = render("model", model="evil")
     no_failure(at)
-    shown = [m.value for m in at.markdown]
-    assert any("Evil" in v for v in shown)
+    assert any("**Evil** <b>bold</b> [x](javascript:alert(1))" in t.value for t in at.text)  # shown as text
+    shown = [m.value for m in at.markdown] + [e.value for e in at.error] + [e.value for e in at.info]
     for v in shown:  # every Markdown metacharacter of the name arrives escaped
         assert "**Evil**" not in v and "<b>" not in v and "](javascript" not in v
+
+
+EVIL = "**bold** [link](http://x) ![img](http://example.invalid/x.png)"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_client_text_is_never_rendered_as_markdown(env, page):
+    """Owner, display name and an alert message carrying Markdown (bold, a link, a remote image) are shown
+    literally on every page: no Markdown-rendering element receives them unescaped (issue 12 §5)."""
+    with psycopg.connect(env, row_factory=dict_row) as conn, conn.transaction():
+        for step, v in ((1, 0.4), (2, 0.5)):
+            store_eval_result(conn, EvalResultIn(
+                model_id="evil", display_name=EVIL, owner=EVIL, model_type="training",
+                checkpoint_id=f"evil__step-{step}", training_step=step, dataset_name="ds_math",
+                metrics={"accuracy": v}, sample_count=10), source="test", actor="test")
+        conn.execute("""insert into alerts (alert_type, model_id, checkpoint_id, dataset_name, severity, message)
+                        values ('regression', 'evil', 'evil__step-2', 'ds_math', 'critical', %s)""", (EVIL,))
+    at = render(page, owner=EVIL) if page == "observatory" else render(page, model="evil")
+    assert not at.exception, [e.value for e in at.exception]
+    rendered = []
+    for kind in ("markdown", "caption", "info", "warning", "error", "success", "title", "subheader", "metric"):
+        rendered += [str(getattr(e, "value", "")) + " " + str(getattr(e, "label", "")) for e in getattr(at, kind)]
+    for v in rendered:
+        assert "**bold**" not in v and "](http" not in v and "![" not in v, (page, v)
+    if page == "model":
+        assert any(EVIL in t.value for t in at.text), "the owner and display name are shown literally"

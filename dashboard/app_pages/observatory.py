@@ -115,11 +115,19 @@ df["interval"] = [f"[{lo_:.3f}, {hi_:.3f}]" if pd.notna(lo_) and pd.notna(hi_) e
                   for lo_, hi_ in zip(df["ci_lower"], df["ci_upper"])]
 df["model_label"] = df["model_id"]
 
-plot_df = df[["model_id", "model_label", "dataset_name", "score", "score_text", "interval", "n", "status", "mark",
-              "training_step", "colour"]]
+df["category"] = df["category"].fillna("uncategorised")
+order = sorted(datasets, key=lambda d: ((datasets_meta.get(d) or {}).get("category") or "~", d))
+plot_df = df[["model_id", "model_label", "dataset_name", "category", "score", "score_text", "interval", "n",
+              "status", "mark", "training_step", "colour"]]
+# The selected cell shows ABOVE the heatmap, so a click changes what is in view.
+cell_box = st.container(border=True)
+n_cats = df["category"].nunique()
+st.caption(f"{len(datasets)} datasets in {n_cats} categor{'y' if n_cats == 1 else 'ies'}, grouped; scroll sideways "
+           "when they do not fit. Click a cell to open it above.")
 event = chart("heatmap", plot_df, color_field="colour", color_title=colour_title, diverging=color_mode == "gap",
-              show_values=len(datasets) <= 24, datasets=datasets, models=[m["model_id"] for m in models],
-              key="obs_heatmap", on_select="rerun", selection_mode="cell")
+              show_values=len(datasets) <= 100, datasets=order, models=[m["model_id"] for m in models],
+              grouped=True, step=36 if len(datasets) <= 100 else 20,
+              key="obs_heatmap", on_select="rerun", selection_mode="cell", width="content")
 st.caption("Cell marks: " + " · ".join(f"{v} {k}" for k, v in STATUS_MARKS.items())
            + ". Values are the chosen score; hover for the 95% interval and n.")
 
@@ -129,8 +137,8 @@ if picked and st.session_state.get("obs_last_pick") == (picked.get("model_id"), 
 sel_model = (picked or {}).get("model_id") or qp("model")
 sel_ds = (picked or {}).get("dataset_name") or qp("dataset")
 
-with st.container(border=True):
-    st.subheader("Selected cell")
+with cell_box:
+    st.markdown("**Selected cell**")
     a, b = st.columns(2)
     model_ids = [m["model_id"] for m in models]
     # A click on the chart moves the pickers (set before they are drawn, and then without a default).
@@ -154,9 +162,13 @@ with st.container(border=True):
     l1, l2 = st.columns(2)
     l1.page_link("app_pages/model.py", label="Open model detail", icon=":material/timeline:",
                  query_params={"model": cm, "dataset": cd})
-    if cell["eval_run_id"]:
+    has_examples = bool(cell["eval_run_id"]) and cell["eval_run_id"] in {
+        r["eval_run_id"] for r in load(data.runs_with_examples, url, cm, cd, what="eval runs with examples")}
+    if has_examples:
         l2.page_link("app_pages/examples.py", label="Open this eval run's examples", icon=":material/list_alt:",
                      query_params={"run": cell["eval_run_id"]})
+    else:
+        l2.text("This eval run has no per-example rows.")
 
 st.subheader("Coverage")
 cov = pd.DataFrame([{"model_id": m["model_id"], "display_name": m["display_name"], "model_type": m["model_type"],
@@ -164,8 +176,13 @@ cov = pd.DataFrame([{"model_id": m["model_id"], "display_name": m["display_name"
                      "total": hm["coverage"][m["model_id"]]["total"],
                      "missing": ", ".join(hm["coverage"][m["model_id"]]["missing"])} for m in models])
 cov["coverage"] = cov["evaluated"] / cov["total"].where(cov["total"] > 0)
+# Completeness in words and a shape (not a colour alone); the bar is one neutral colour, never red at 100%.
+cov.insert(4, "completeness", pd.cut(cov["coverage"].fillna(0), [-0.01, 0.5, 0.9, 0.9999, 1.0],
+                                     labels=["○ under half", "◔ partial", "◕ nearly", "● complete"]).astype(str))
+cov = cov.sort_values(["coverage", "model_id"], ascending=[True, True])
 table(cov, name="coverage", key="obs_cov", column_config={
-    "coverage": st.column_config.ProgressColumn("coverage", min_value=0.0, max_value=1.0, format="percent")})
+    "coverage": st.column_config.ProgressColumn("coverage", min_value=0.0, max_value=1.0, format="percent",
+                                                color="blue")})
 
 with st.expander("Heatmap as a table"):
     table(df.drop(columns=["model_label", "mark", "score_text", "interval"]), name="heatmap", key="obs_table")

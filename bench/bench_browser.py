@@ -1,0 +1,205 @@
+"""Dashboard speed as a person waits for it: headless Chromium (Playwright) against a real Streamlit
+server, time from navigation to the page's main element being visible, per page.
+
+    python bench/bench_browser.py --database-url URL      # an already loaded database (LLM360 scale)
+    python bench/bench_browser.py                          # throwaway embedded DB + `demo-data --scale llm360` (slow)
+
+cold:  a new browser session opens the page's URL after the database's change counter was advanced
+       (`select nextval('eval360_data_version')`), so every cached read misses and is queried again
+       (the server process is running, as in production).
+warm:  a new browser session opens the same URL again (the server's caches hold the data).
+page-to-page: in one session, a click on the sidebar link of the next page until its main element
+       shows (Streamlit's in-app navigation; the data cached).
+Main element: the Observatory heatmap, Model detail's promotion verdict, the leaderboard chart, the
+diff chart, the examples table, the alerts table, the SQL result table. Targets (issue 15): cold ≤ 1.5 s,
+warm ≤ 0.5 s, page-to-page ≤ 0.5 s. Median of --repeat runs. A same-run reference: the bare SQL of the
+heaviest read (the Observatory heatmap) timed with psycopg.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run", "--disable-sync"]
+TARGETS = (1.5, 0.5, 0.5)  # cold, warm, page-to-page (s)
+CHART = "[data-testid='stMain'] [data-testid='stVegaLiteChart'] canvas"
+TABLE = "[data-testid='stMain'] [data-testid='stDataFrame'] canvas"
+MAIN = {"observatory": ("Observatory", CHART), "model": ("Model detail", "[data-testid='stMain'] [role='alert']"),
+        "leaderboard": ("Leaderboard", CHART), "compare": ("Compare & diff", CHART),
+        "examples": ("Example browser", TABLE), "activity": ("Activity & alerts", TABLE), "sql": ("SQL", TABLE)}
+NAV = {"observatory": "Observatory", "model": "Model detail", "leaderboard": "Leaderboard",
+       "compare": "Compare & diff", "examples": "Example browser", "activity": "Activity & alerts", "sql": "SQL"}
+
+
+def _pages(url: str) -> list[tuple[str, dict]]:
+    from bench.bench_dashboard import _pages as pages
+
+    out = []
+    for name, params in pages(url):
+        if name == "compare":
+            params = {"view": "diff", **params}
+        out.append((name, params))
+    return out
+
+
+def _query(params: dict) -> str:
+    from urllib.parse import urlencode
+
+    return ("?" + urlencode(params)) if params else ""
+
+
+def _visible(page, name: str, timeout: float = 120_000) -> None:
+    from playwright.sync_api import expect
+
+    title, sel = MAIN[name]
+    expect(page.get_by_role("heading", name=title, exact=True).first).to_be_visible(timeout=timeout)
+    page.locator(sel).first.wait_for(state="visible", timeout=timeout)
+
+
+def _timed_open(browser, base: str, name: str, params: dict) -> float:
+    ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = ctx.new_page()
+    try:
+        t0 = time.perf_counter()
+        page.goto(base + "/" + name + _query(params), wait_until="commit")
+        _visible(page, name)
+        return time.perf_counter() - t0
+    finally:
+        ctx.close()
+
+
+def run(url: str, repeat: int) -> list[dict]:
+    import psycopg
+    from playwright.sync_api import sync_playwright
+
+    from bench.common import free_port
+
+    port = free_port()
+    env = dict(os.environ, DATABASE_URL=url, EVAL360_LOG_LEVEL="WARNING")
+    log = open(os.devnull, "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([sys.executable, "-m", "ingest_api.cli", "dashboard", "--port", str(port)], env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    pages = _pages(url)
+    res = {n: {"cold": [], "warm": [], "nav": []} for n, _ in pages}
+    try:
+        import httpx
+
+        deadline = time.time() + 90
+        while True:
+            try:
+                if httpx.get(base + "/_stcore/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.time() > deadline or proc.poll() is not None:
+                raise RuntimeError("the dashboard did not start")
+            time.sleep(0.3)
+        with sync_playwright() as p, psycopg.connect(url, autocommit=True) as conn:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            # Once through every page: the server imports its modules and compiles the scripts.
+            for name, params in pages:
+                _timed_open(browser, base, name, params)
+            for _ in range(repeat):
+                for name, params in pages:
+                    conn.execute("select nextval('eval360_data_version')")  # every cached read is now stale
+                    res[name]["cold"].append(_timed_open(browser, base, name, params))
+                    res[name]["warm"].append(_timed_open(browser, base, name, params))
+                # Page to page: one session, sidebar clicks in order (data cached by the runs above).
+                ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+                page = ctx.new_page()
+                page.goto(base + "/" + pages[-1][0] + _query(pages[-1][1]), wait_until="commit")
+                _visible(page, pages[-1][0])
+                for name, _params in pages:
+                    t0 = time.perf_counter()
+                    page.locator("[data-testid='stSidebarNav']").get_by_role("link", name=NAV[name],
+                                                                              exact=True).click()
+                    _visible(page, name)
+                    res[name]["nav"].append(time.perf_counter() - t0)
+                    page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for()
+                ctx.close()
+            browser.close()
+            # The same-run reference: the heaviest read as bare SQL.
+            from ingest_api import queries as Q
+            from ingest_api.db import flush_facts
+
+            with psycopg.connect(url) as c2:
+                from psycopg.rows import dict_row
+
+                c2.row_factory = dict_row
+                flush_facts(c2)
+                t0 = time.perf_counter()
+                Q.heatmap(c2)
+                ref = time.perf_counter() - t0
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+    out = []
+    for name, _ in pages:
+        r = res[name]
+        out.append({"page": name, "cold_s": statistics.median(r["cold"]), "warm_s": statistics.median(r["warm"]),
+                    "nav_s": statistics.median(r["nav"]) if r["nav"] else float("nan")})
+    out.append({"page": "(ref: heatmap SQL)", "cold_s": ref, "warm_s": float("nan"), "nav_s": float("nan")})
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--database-url", help="an already loaded database (else a throwaway embedded one)")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    if args.database_url:
+        ctx = nullcontext(args.database_url)
+    else:
+        from bench.common import embedded_db
+
+        ctx = embedded_db("eval360-bench-browser-")
+    with ctx as url:
+        if not args.database_url:
+            from ingest_api.demo import load_demo_data
+
+            print(load_demo_data(url, scale="llm360", seed=0), flush=True)
+        import psycopg
+
+        with psycopg.connect(url) as c:
+            n = c.execute("""select (select count(*) from models), (select count(*) from checkpoints),
+                                    (select count(*) from eval_runs), (select count(*) from alerts),
+                                    (select count(*) from activity)""").fetchone()
+        print(f"database: {n[0]} models, {n[1]} checkpoints, {n[2]:,} eval runs, {n[3]:,} alerts, {n[4]:,} events; "
+              f"Chromium {CHROMIUM} at 1440×900; median of {args.repeat}")
+        rows = run(url, args.repeat)
+        c_t, w_t, n_t = TARGETS
+        print(f"\n| page | cold s (≤{c_t:g}) | warm s (≤{w_t:g}) | page-to-page s (≤{n_t:g}) |")
+        print("|---|---|---|---|")
+        ok = True
+        for r in rows:
+            def cell(v: float, t: float, is_ref: bool = r["page"].startswith("(")) -> str:
+                if math.isnan(v):
+                    return "—"
+                if is_ref:
+                    return f"{v:.3f}"
+                return f"{v:.2f} {'ok' if v <= t else 'MISSED'}"
+
+            if not r["page"].startswith("("):
+                ok &= r["cold_s"] <= c_t and r["warm_s"] <= w_t and r["nav_s"] <= n_t
+            print(f"| {r['page']} | {cell(r['cold_s'], c_t)} | {cell(r['warm_s'], w_t)} | {cell(r['nav_s'], n_t)} |")
+        print("\nall targets met" if ok else "\nsome targets missed")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
