@@ -186,6 +186,10 @@ def test_eval360_functions_are_not_executable_by_the_reader(owner, rconn):
                  "select eval360_rebuild_read_facts()"):
         err = _refused(rconn, call)
         assert isinstance(err, psycopg.errors.InsufficientPrivilege), (call, err)
+    # … but those the views call (granted by the migration runner)
+    assert rconn.execute("select has_function_privilege('eval360_pad(varbit, integer)', 'execute'), "
+                         "has_function_privilege('eval360_flush_facts(integer, boolean)', 'execute')"
+                         ).fetchone() == (True, False)
 
 
 def test_documented_views_are_readable(owner, rconn):
