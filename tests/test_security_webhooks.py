@@ -15,7 +15,7 @@ from psycopg.rows import dict_row
 from ingest_api import netguard
 from ingest_api.webhooks import deliver_due, run_worker
 from tests.conftest import q
-from tests.test_webhooks import FAST, Receiver, _regression, _register
+from tests.test_webhooks import FAST, Receiver, _register, _regression
 
 ALLOW = "EVAL360_WEBHOOK_ALLOW_PRIVATE"
 

@@ -86,3 +86,30 @@ do $$ begin
 exception when insufficient_privilege then
   raise notice 'plpgsql: cannot revoke its use from PUBLIC (not its owner); the reader role may run DO blocks';
 end $$;
+
+-- Two built-in families PUBLIC may execute that let an ad-hoc session harm everyone else, whatever it
+-- can read: advisory locks (a session holding lock 360000002 would stop every write and every flush
+-- of the facts, 0008) and creating large objects (which outlive the session: the disk fills up).
+-- Kept for the users that own Eval360's data (the runner, the database owner, the tables' owners),
+-- taken from everyone else. Only a superuser can change built-in functions: elsewhere a no-op.
+do $$
+declare
+  f text;
+  u text;
+begin
+  if not (select rolsuper from pg_roles where rolname = current_user) then
+    raise notice 'advisory locks, large objects: not a superuser, PUBLIC keeps them (deploy/README.md)';
+    return;
+  end if;
+  for f in select p.oid::regprocedure::text from pg_proc p
+            where p.pronamespace = 'pg_catalog'::regnamespace
+              and (p.proname like 'pg\_%advisory\_%' or p.proname in ('lo_creat', 'lo_create', 'lo_from_bytea'))
+  loop
+    for u in select current_user::text
+             union select pg_get_userbyid(datdba)::text from pg_database where datname = current_database()
+             union select tableowner::text from pg_tables where schemaname = current_schema() loop
+      execute format('grant execute on function %s to %I', f, u);
+    end loop;
+    execute format('revoke execute on function %s from public', f);
+  end loop;
+end $$;
