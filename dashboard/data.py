@@ -93,8 +93,7 @@ def _call(url: str, fn: Any, *args: Any, **kw: Any) -> Any:
 
 def data_version(url: str) -> int:
     """The database's change counter (migration 0015), read after bringing the facts up to date."""
-    with pool(url).connection() as conn:
-        flush_facts(conn)
+    with connection(url) as conn:  # checkout() brings the facts up to date first
         return int(conn.execute("select last_value from eval360_data_version").fetchone()["last_value"])
 
 
