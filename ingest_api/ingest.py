@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import Callable
 
+import orjson
 import psycopg
 from psycopg.types.json import Jsonb
 
@@ -50,8 +51,12 @@ _NOT_CONTENT = frozenset({"i", "actor", "source", "record_activity"})
 
 def content_hash(prepared: dict) -> str:
     """Hash of a prepared result's content (eval_runs.content_hash, migration 0010)."""
-    basis = json.dumps({k: v for k, v in prepared.items() if k not in _NOT_CONTENT}, sort_keys=True, default=str)
-    return hashlib.sha256(basis.encode()).hexdigest()
+    content = {k: v for k, v in prepared.items() if k not in _NOT_CONTENT}
+    try:
+        basis = orjson.dumps(content, option=orjson.OPT_SORT_KEYS, default=str)
+    except TypeError:  # an integer past 64 bits (a step read off a name): the database refuses it later
+        basis = json.dumps(content, sort_keys=True, default=str).encode()
+    return hashlib.blake2b(basis, digest_size=16).hexdigest()
 
 
 _CONFLICT = "E3409"  # raised by eval360_store_results (sql/migrations/0008) on a conflict

@@ -129,12 +129,13 @@ begin
   -- A posted id is never the id of another checkpoint (an alias never shadows a checkpoint id), and
   -- never names another model (`{other model}__…`): both are a conflict naming the owner. "Another"
   -- as posting one by one would see it: stored before this batch, or created by an earlier result.
-  select a.i, r.checkpoint_id as posted, r.model_id, a.cid, coalesce(c.model_id, b.model_id) as owner into v_bad
+  select a.i, r.checkpoint_id as posted, r.model_id, a.cid, coalesce(c.model_id, f.model_id) as owner into v_bad
     from unnest(v_at) a join unnest(v_in) r on r.i = a.i
     left join checkpoints c on c.checkpoint_id = r.checkpoint_id
-    left join lateral (select r2.model_id from unnest(v_at) b2 join unnest(v_in) r2 on r2.i = b2.i
-                        where b2.cid = r.checkpoint_id and b2.i < a.i order by b2.i limit 1) b on true
-   where r.checkpoint_id <> a.cid and (c.checkpoint_id is not null or b.model_id is not null)
+    left join (select distinct on (a2.cid) a2.cid, a2.i as first_i, r2.model_id
+                 from unnest(v_at) a2 join unnest(v_in) r2 on r2.i = a2.i order by a2.cid, a2.i) f
+           on f.cid = r.checkpoint_id and f.first_i < a.i
+   where r.checkpoint_id <> a.cid and (c.checkpoint_id is not null or f.cid is not null)
    order by a.i limit 1;
   if found and v_bad.i < coalesce(v_err_i, v_bad.i + 1) then
     v_err_i := v_bad.i; v_err_field := 'checkpoint_id';
@@ -146,8 +147,9 @@ begin
   end if;
   select a.i, r.checkpoint_id as posted, r.model_id, x as owner into v_bad
     from unnest(v_at) a join unnest(v_in) r on r.i = a.i cross join lateral unnest(r.id_models) x
-   where x <> r.model_id
-     and (x = any(v_known_models) or exists (select 1 from unnest(v_in) r2 where r2.model_id = x and r2.i < r.i))
+    left join (select r2.model_id, min(r2.i) as first_i from unnest(v_in) r2 group by r2.model_id) fm
+           on fm.model_id = x
+   where x <> r.model_id and (x = any(v_known_models) or fm.first_i < r.i)
    order by a.i limit 1;
   if found and v_bad.i < coalesce(v_err_i, v_bad.i + 1) then
     v_err_i := v_bad.i; v_err_field := 'checkpoint_id';
