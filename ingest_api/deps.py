@@ -113,4 +113,8 @@ async def get_conn(request: Request) -> AsyncIterator[psycopg.Connection]:
         gate.last_ok = time.monotonic()
 
 
-ConnDep = Annotated[psycopg.Connection, Depends(get_conn)]
+# scope="function": the transaction commits (and the connection goes back) when the handler returns,
+# before the response is sent, so a failed COMMIT (a connection ended by a credentials rotation, say)
+# is answered 503 by the error handlers; with the request scope it came after the response had
+# started, and the client saw the connection dropped with no reply.
+ConnDep = Annotated[psycopg.Connection, Depends(get_conn, scope="function")]

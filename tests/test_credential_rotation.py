@@ -186,7 +186,8 @@ def _worker_backends_since(cluster: PasswordCluster, since_epoch: float) -> int:
 def _run_rotation(cluster, pwfile, base, api, worker, api_log, worker_log) -> None:
     headers = {"Authorization": f"Bearer {INGEST}"}
     lock = threading.Lock()
-    log: list[tuple[float, str, int, str, str | None]] = []  # (time, kind, status, run id, Retry-After)
+    # (time answered, kind, status, run id, Retry-After, time sent)
+    log: list[tuple[float, str, int, str, str | None, float]] = []
     stop = threading.Event()
 
     def poster(tag: str) -> None:
@@ -194,12 +195,13 @@ def _run_rotation(cluster, pwfile, base, api, worker, api_log, worker_log) -> No
             i = 0
             while not stop.is_set():
                 body = _result(tag, i)
+                t0 = time.monotonic()
                 try:
                     r = c.post("/api/ingest/eval-result", json=body)
                     entry = (time.monotonic(), "post", r.status_code, body["eval_run_id"],
-                             r.headers.get("retry-after"))
+                             r.headers.get("retry-after"), t0)
                 except httpx.HTTPError as exc:  # a transport error is a failure too (counted, asserted)
-                    entry = (time.monotonic(), "post", 0, f"{body['eval_run_id']} {exc!r}", None)
+                    entry = (time.monotonic(), "post", 0, f"{body['eval_run_id']} {exc!r}", None, t0)
                 with lock:
                     log.append(entry)
                 i += 1
@@ -208,11 +210,12 @@ def _run_rotation(cluster, pwfile, base, api, worker, api_log, worker_log) -> No
     def reader() -> None:
         with httpx.Client(base_url=base, timeout=60) as c:
             while not stop.is_set():
+                t0 = time.monotonic()
                 try:
                     r = c.get("/api/models")
-                    entry = (time.monotonic(), "read", r.status_code, "", r.headers.get("retry-after"))
+                    entry = (time.monotonic(), "read", r.status_code, "", r.headers.get("retry-after"), t0)
                 except httpx.HTTPError as exc:
-                    entry = (time.monotonic(), "read", 0, repr(exc), None)
+                    entry = (time.monotonic(), "read", 0, repr(exc), None, t0)
                 with lock:
                     log.append(entry)
                 time.sleep(0.02)
@@ -270,7 +273,9 @@ def _run_rotation(cluster, pwfile, base, api, worker, api_log, worker_log) -> No
           f"{len(failed)} of {len(log)} requests failed "
           f"({sum(e[1] == 'post' for e in failed)} of {len(posts)} posts, "
           f"{sum(e[1] == 'read' for e in failed)} reads), all 503 with Retry-After; failures from "
-          f"+{window[0]:.2f} s to +{window[1]:.2f} s after the rotation (window {window[1] - window[0]:.2f} s)")
+          f"+{window[0]:.2f} s to +{window[1]:.2f} s after the rotation (window {window[1] - window[0]:.2f} s); "
+          f"slowest answer around the rotation {max(e[0] - e[5] for e in log if e[0] > t_rot):.2f} s, "
+          f"before it {max(e[0] - e[5] for e in log if e[0] < t_rot):.2f} s")
 
     # Nothing acknowledged is lost.
     acked = sorted({e[3] for e in posts if e[2] == 200})
