@@ -215,13 +215,13 @@ def timed(fn, repeat: int) -> dict:
     return {"p50": statistics.median(ts), "p95": ts[min(len(ts) - 1, math.ceil(0.95 * len(ts)) - 1)]}
 
 
-def bench_reads(url: str, pq_dir: Path, datasets: list[str], repeat: int) -> list[dict]:
+def bench_reads(url: str, pq_dir: Path, datasets: list[str], repeat: int, *, duckdb: bool = True) -> list[dict]:
     trains = [f"train-{i:02d}" for i in range(N_MODELS)]
 
     def md(i):
         return trains[i % len(trains)], datasets[i % len(datasets)]
 
-    con = duck(url)
+    con = duck(url) if duckdb else None
     out = []
     with psycopg.connect(url, autocommit=True) as conn, api_server(url) as base:
         flush_facts(conn)
@@ -280,6 +280,8 @@ def bench_reads(url: str, pq_dir: Path, datasets: list[str], repeat: int) -> lis
         }
         for question, engines in cases.items():
             for engine, fn in engines.items():
+                if con is None and engine.startswith("duckdb"):
+                    continue
                 # the heavy row-level variants get fewer calls (their p95 is then the max of few)
                 n = repeat if "example rows" not in engine and "scanner" not in engine else max(5, repeat // 4)
                 r = timed(fn, n)
@@ -287,7 +289,8 @@ def bench_reads(url: str, pq_dir: Path, datasets: list[str], repeat: int) -> lis
                             "target_ms": TARGETS_MS[question]})
                 print(f"{question:<30}{engine:<42}{n:>6}{r['p50']:>10.1f}{r['p95']:>10.1f}", flush=True)
         http.close()
-    con.close()
+    if con is not None:
+        con.close()
     return out
 
 
@@ -348,6 +351,8 @@ def main() -> int:
     ap.add_argument("--write-examples", type=int, default=50_000)
     ap.add_argument("--data-dir", help="keep the database (and the parquet copy) here; reuse when loaded")
     ap.add_argument("--json", default=str(ROOT / "bench" / "out" / "items.json"))
+    ap.add_argument("--postgres-only", action="store_true",
+                    help="no Parquet copy and no DuckDB figures (PostgreSQL's at a size where the copy takes long)")
     ap.add_argument("--trigger-cost-only", action="store_true",
                     help="only the write cost of the slice triggers (0012), on an empty database")
     args = ap.parse_args()
@@ -379,7 +384,7 @@ def main() -> int:
         result["data"] = info
         datasets = [f"items_{i:02d}" for i in range(args.datasets)]
         pq_dir = tmp / "parquet"
-        if not (pq_dir / "example_outcomes").exists():
+        if not args.postgres_only and not (pq_dir / "example_outcomes").exists():
             from ingest_api.export import export_outcomes
 
             t = time.perf_counter()
@@ -390,7 +395,7 @@ def main() -> int:
             result["parquet_copy"] = {"rows": n, "seconds": round(secs, 1), "files": n_files}
             print(f"parquet copy: {n} rows in {secs:.1f} s ({n_files} files)", flush=True)
         print(f"\n{'question':<30}{'engine':<42}{'calls':>6}{'p50 ms':>10}{'p95 ms':>10}")
-        result["reads"] = bench_reads(url, pq_dir, datasets, args.repeat)
+        result["reads"] = bench_reads(url, pq_dir, datasets, args.repeat, duckdb=not args.postgres_only)
         print("\nwrites (API, one client; examples in batches of 5,000 next to raw COPY of the same rows):")
         big = bench_writes(url, args.write_results, args.write_examples)
         with embedded_db("eval360-bench-items-empty-") as empty_url:

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from ingest_api import items
+from ingest_api.routes.items import DatasetItems, ModelItems, SliceTrends
 from ingest_api.stats import wilson_interval
 from tests.conftest import q
 
@@ -59,6 +60,7 @@ def test_item_labels_known_by_construction(item_db, client):
     r = client.get("/api/models/m1/items", params={"dataset": "dsI"})
     assert r.status_code == 200, r.text
     body = r.json()
+    ModelItems.model_validate(body)  # the reply is what the OpenAPI says
     by = {it["example_idx"]: it for it in body["items"]}
     assert body["total"] == 7 and body["n_checkpoints"] == 6
     assert {i: by[i]["label"] for i in by} == {0: "learned", 1: "forgotten", 2: "forgotten", 3: "never",
@@ -121,6 +123,7 @@ def test_slice_trends_one_slice_declines(db, client):
     r = client.get("/api/models/m1/slice-trends", params={"dataset": "dsS", "dimension": "topic"})
     assert r.status_code == 200, r.text
     body = r.json()
+    SliceTrends.model_validate(body)
     assert body["slices"] == ["algebra", "geometry", "logic"] and body["n_checkpoints"] == 10
     pts = {(p["training_step"], p["slice"]): p for p in body["points"]}
     for (step, topic), k in truth.items():
@@ -164,6 +167,7 @@ def test_suspect_label(db, client):
     r = client.get("/api/datasets/dsU/items", params={"p_min": 0.5, "fp": 0.05})
     assert r.status_code == 200, r.text
     body = r.json()
+    DatasetItems.model_validate(body)
     assert body["rule"]["strong_runs_needed"] == 5 and body["n_strong_runs"] == 6
     by = {it["example_idx"]: it for it in body["items"]}
     assert [i for i, it in by.items() if it["suspect_label"]] == [9]
