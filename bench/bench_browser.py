@@ -35,7 +35,7 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run", "--disable-sync"]
 TARGETS = (1.5, 0.5, 0.5)  # cold, warm, page-to-page (s)
-CHART = "[data-testid='stMain'] [data-testid='stVegaLiteChart'] canvas"
+CHART = "[data-testid='stMain'] [data-testid='stVegaLiteChart'] :is(canvas, svg.marks)"
 TABLE = "[data-testid='stMain'] [data-testid='stDataFrame'] canvas"
 MAIN = {"observatory": ("Observatory", CHART), "model": ("Model detail", "[data-testid='stMain'] [role='alert']"),
         "leaderboard": ("Leaderboard", CHART), "compare": ("Compare & diff", CHART),
