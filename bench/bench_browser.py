@@ -39,7 +39,8 @@ CHART = "[data-testid='stMain'] [data-testid='stVegaLiteChart'] :is(canvas, svg.
 TABLE = "[data-testid='stMain'] [data-testid='stDataFrame'] canvas"
 MAIN = {"observatory": ("Observatory", CHART), "model": ("Model detail", "[data-testid='stMain'] [role='alert']"),
         "leaderboard": ("Leaderboard", CHART), "compare": ("Compare & diff", CHART),
-        "examples": ("Example browser", TABLE), "activity": ("Activity & alerts", TABLE), "sql": ("SQL", TABLE)}
+        "examples": ("Example browser", TABLE),
+        "activity": ("Activity & alerts", f"{TABLE}, [data-testid='stMain'] [role='alert']"), "sql": ("SQL", TABLE)}
 NAV = {"observatory": "Observatory", "model": "Model detail", "leaderboard": "Leaderboard",
        "compare": "Compare & diff", "examples": "Example browser", "activity": "Activity & alerts", "sql": "SQL"}
 
