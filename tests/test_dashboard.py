@@ -520,3 +520,12 @@ def test_client_text_is_never_rendered_as_markdown(env, page):
         assert "**bold**" not in v and "](http" not in v and "![" not in v, (page, v)
     if page == "model":
         assert any(EVIL in t.value for t in at.text), "the owner and display name are shown literally"
+
+
+def test_leaderboard_at_a_step_no_checkpoint_has_says_so(seeded):
+    at = render("leaderboard", dataset="ds_math", score="step", step="150")
+    assert not at.exception
+    warn = " ".join(w.value for w in at.warning)
+    assert "No training checkpoint is at step 150" in warn and "100" in warn and "200" in warn
+    at = render("leaderboard", dataset="ds_math", score="step", step="200")
+    assert not any("No training checkpoint" in w.value for w in at.warning)
