@@ -269,7 +269,8 @@ def multi_curves(points: pd.DataFrame, baselines: pd.DataFrame | None = None, al
     baselines: series, name, value (dashed rules). alerts: training_step, metric_value, severity, message.
     """
     names = list(dict.fromkeys(points["series"].tolist()))
-    color = alt.Color("series:N", title=series_title, scale=alt.Scale(domain=names, scheme="tableau10"))
+    color = alt.Color("series:N", title=series_title, scale=alt.Scale(domain=names, scheme="tableau10"),
+                      legend=alt.Legend(symbolOpacity=1, symbolType="stroke", symbolStrokeWidth=3))
     legend = alt.selection_point(fields=["series"], bind="legend", name="shown")
     hover = alt.selection_point(fields=["training_step"], nearest=True, on="pointerover", clear="pointerout",
                                 empty=False, name="step")

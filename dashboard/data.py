@@ -248,6 +248,16 @@ def curves(url: str, models: tuple[str, ...], datasets: tuple[str, ...] | None =
 
 
 @versioned
+def nearest_steps(url: str, step: int, limit: int = 5) -> list[int]:
+    """The training steps that have a checkpoint, nearest to `step` first."""
+    with connection(url) as conn:
+        return [r["training_step"] for r in conn.execute(
+            """select training_step from (select distinct training_step from checkpoints
+                                           where training_step is not null) s
+                order by abs(training_step - %s), training_step limit %s""", (step, limit)).fetchall()]
+
+
+@versioned
 def diff_checkpoints(url: str, checkpoint_a: str, checkpoint_b: str, flips_limit: int = 20) -> dict | None:
     return _call(url, Q.diff_checkpoints, checkpoint_a, checkpoint_b, flips_limit=flips_limit)
 

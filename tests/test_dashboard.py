@@ -350,12 +350,22 @@ def test_example_browser_counts_and_filters(seeded):
     at = render("examples", run=run, q="alert(")
     no_failure(at)
     assert list(frame_with(at, "example_idx", "topic").example_idx) == [7]
-    # Slices: by topic, accuracy with an interval.
+    # Slices (their own view, in the URL): by topic, accuracy with an interval.
+    at = render("examples", run=run, tab="slices")
+    no_failure(at)
     sl = frame_with(at, "slice", "accuracy", "ci_lower", "total")
     s = sl.set_index("slice")
     assert s.loc["algebra", "total"] == 100 and s.loc["algebra", "accuracy"] == pytest.approx(60 / 100)
     lo, hi = s.loc["algebra", "ci_lower"], s.loc["algebra", "ci_upper"]
     assert lo < 0.6 < hi and hi - lo < 0.25
+
+
+def test_example_browser_unknown_run_is_named(seeded):
+    at = render("examples", run="no-such-run")
+    assert not at.exception
+    assert any("no-such-run" in e.value.replace("\\", "") and "Unknown eval run" in e.value for e in at.error)
+    assert not at.dataframe  # no other run shown in its place
+    assert at.query_params["run"] in ("no-such-run", ["no-such-run"])
 
 
 # ------------------------------------------------------------------ activity and alerts
@@ -510,3 +520,12 @@ def test_client_text_is_never_rendered_as_markdown(env, page):
         assert "**bold**" not in v and "](http" not in v and "![" not in v, (page, v)
     if page == "model":
         assert any(EVIL in t.value for t in at.text), "the owner and display name are shown literally"
+
+
+def test_leaderboard_at_a_step_no_checkpoint_has_says_so(seeded):
+    at = render("leaderboard", dataset="ds_math", score="step", step="150")
+    assert not at.exception
+    warn = " ".join(w.value for w in at.warning)
+    assert "No training checkpoint is at step 150" in warn and "100" in warn and "200" in warn
+    at = render("leaderboard", dataset="ds_math", score="step", step="200")
+    assert not any("No training checkpoint" in w.value for w in at.warning)

@@ -161,7 +161,8 @@ def test_diff_deep_link_opens_the_diff_of_those_checkpoints(stack, page):
     for query in ("?view=diff&a=run-a__step-100&b=run-a__step-300", "?a=run-a__step-100&b=run-a__step-300"):
         _open(page, stack, "/compare" + query, "Compare & diff")
         expect(page.get_by_text("b − a per dataset", exact=False)).to_be_visible(timeout=TIMEOUT)
-        expect(page.get_by_role("combobox", name="Checkpoint B")).to_be_visible()
+        expect(page.get_by_role("combobox", name="Checkpoint B")).to_be_visible(timeout=TIMEOUT)
+        _settle(page)
         snap = page.locator("[data-testid='stMain']").aria_snapshot()
         assert 'combobox "Checkpoint A": step 100' in snap and 'combobox "Checkpoint B": step 300' in snap, snap
         q = parse_qs(urlparse(page.url).query)

@@ -18,6 +18,7 @@ from dashboard.page_kit import (
     select,
     sync_qp,
     table,
+    url_tabs,
     with_interval,
 )
 
@@ -34,12 +35,17 @@ if not runs:
 # The run: from the URL (?run=…), else model → dataset → checkpoint pickers.
 want_run = qp("run")
 by_id = {r["eval_run_id"]: r for r in runs}
-if want_run and want_run not in by_id:
+if want_run and want_run not in by_id and "ex_run" not in st.session_state:
+    # A link naming an unknown run says so; no other run is shown in its place and the URL is kept.
     run_info = load(data.eval_run, url, want_run, what="the eval run")
     if run_info is None:
-        st.warning(f"Eval run {md_escape(want_run)} does not exist; pick another below.")
+        st.error(f"Unknown eval run in this link: “{md_escape(want_run)}” does not exist.", icon=":material/link_off:")
     else:
-        st.warning(f"Eval run {md_escape(want_run)} has no example rows (or is not the current run); pick another below.")
+        st.error(f"Eval run “{md_escape(want_run)}” has no example rows (or is not the current run).",
+                 icon=":material/link_off:")
+    st.page_link("app_pages/examples.py", label="Browse the eval runs that have examples", icon=":material/list_alt:")
+    st.stop()
+if want_run not in by_id:
     want_run = None
 pre = by_id.get(want_run) if want_run else None
 types = {r["model_id"]: r["model_type"] for r in runs}
@@ -73,9 +79,11 @@ st.text(f"primary {with_interval(run['primary_value'], iv['ci_lower'], iv['ci_up
         f"{run['grader_version'] or ''} · harness {run['harness_commit'] or '—'} · dataset version "
         f"{run['dataset_version'] or '—'}")
 
-tab_ex, tab_sl, tab_steps = st.tabs(["Examples", "Slices", "Slices across checkpoints"])
+sync_qp(run=run_id)
+view = url_tabs({"examples": "Examples", "slices": "Slices", "steps": "Slices across checkpoints"}, param="tab",
+                key="ex_view")
 
-with tab_ex:
+if view == "examples":
     topics = sorted(slices["by_topic"]) if slices else []
     diffs = sorted(slices["by_difficulty"]) if slices else []
     f1, f2, f3, f4 = st.columns([1, 1, 1, 2])
@@ -123,7 +131,7 @@ with tab_ex:
             st.text(label)
             st.code(row[key] or "", language=None, wrap_lines=True)
 
-with tab_sl:
+if view == "slices":
     if not slices or not slices["total"]:
         empty("This run has no example rows to slice.")
     else:
@@ -139,7 +147,7 @@ with tab_sl:
                   title=f"accuracy by {dim}, 95% interval")
             table(sdf.drop(columns=["label"]), name=f"slices_{dim}_{run_id}", key=f"ex_slices_{dim}")
 
-with tab_steps:
+if view == "steps":
     dim = st.radio("Slice by", ["topic", "difficulty"], horizontal=True, key="ex_steps_dim")
     rows = load(data.slices_across_runs, url, tuple(run_ids), dim, what="slices across checkpoints")
     sdf = pd.DataFrame(rows)

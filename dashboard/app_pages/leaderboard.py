@@ -56,6 +56,13 @@ def board_df(dataset: str) -> pd.DataFrame | None:
     return df
 
 
+if score == "step":
+    near = load(data.nearest_steps, url, step, what="the steps")
+    if step not in near:
+        st.warning(f"No training checkpoint is at step {step:,}, so only baselines can be shown. Steps with "
+                   "checkpoints nearest to it: " + ", ".join(f"{s:,}" for s in near[:5]) + ".",
+                   icon=":material/warning:")
+
 if scope == "dataset":
     df = board_df(target)
     if df is None or df.empty:

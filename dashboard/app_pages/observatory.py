@@ -119,11 +119,32 @@ df["category"] = df["category"].fillna("uncategorised")
 order = sorted(datasets, key=lambda d: ((datasets_meta.get(d) or {}).get("category") or "~", d))
 plot_df = df[["model_id", "model_label", "dataset_name", "category", "score", "score_text", "interval", "n",
               "status", "mark", "training_step", "colour"]]
-# The selected cell shows ABOVE the heatmap, so a click changes what is in view.
-cell_box = st.container(border=True)
+@st.dialog("Cell", width="large")
+def _cell_dialog(m_id: str, ds: str) -> None:
+    """What a click on the heatmap opens: the cell's numbers and the ways into it."""
+    hit = df[(df["model_id"] == m_id) & (df["dataset_name"] == ds)]
+    if hit.empty:
+        st.text(f"{m_id} on {ds}: not in this view")
+        return
+    c = hit.iloc[0]
+    st.text(f"{m_id} on {ds}: " + (with_interval(c["score"], c["ci_lower"], c["ci_upper"], c["n"])
+                                   if pd.notna(c["score"]) else "no score") + f"  · status {c['status']}"
+            + (f"  · step {int(c['training_step'])}" if pd.notna(c["training_step"]) else ""))
+    st.page_link("app_pages/model.py", label="Open model detail (curve of this dataset)", icon=":material/timeline:",
+                 query_params={"model": m_id, "datasets": ds, "tab": "curves"})
+    runs = {r["eval_run_id"] for r in load(data.runs_with_examples, url, m_id, ds, what="eval runs with examples")}
+    if c["eval_run_id"] and c["eval_run_id"] in runs:
+        st.page_link("app_pages/examples.py", label="Open this eval run's examples", icon=":material/list_alt:",
+                     query_params={"run": c["eval_run_id"]})
+    else:
+        st.text("This eval run has no per-example rows.")
+
+
 n_cats = df["category"].nunique()
 st.caption(f"{len(datasets)} datasets in {n_cats} categor{'y' if n_cats == 1 else 'ies'}, grouped; scroll sideways "
-           "when they do not fit. Click a cell to open it above.")
+           "when they do not fit. Click a cell to open it (a panel pops up; it also stays in the box below).")
+# A wide grouped heatmap scrolls sideways inside its own box instead of being cut off (static CSS).
+st.html("<style>.st-key-obs_heatmap{overflow-x:auto}</style>")
 event = chart("heatmap", plot_df, color_field="colour", color_title=colour_title, diverging=color_mode == "gap",
               show_values=len(datasets) <= 100, datasets=order, models=[m["model_id"] for m in models],
               grouped=True, step=36 if len(datasets) <= 100 else 20,
@@ -132,8 +153,11 @@ st.caption("Cell marks: " + " · ".join(f"{v} {k}" for k, v in STATUS_MARKS.item
            + ". Values are the chosen score; hover for the 95% interval and n.")
 
 picked = (event.selection.get("cell") or [None])[0] if event and event.selection else None
+cell_box = st.container(border=True)
 if picked and st.session_state.get("obs_last_pick") == (picked.get("model_id"), picked.get("dataset_name")):
     picked = None  # already applied
+if picked:
+    _cell_dialog(picked.get("model_id"), picked.get("dataset_name"))
 sel_model = (picked or {}).get("model_id") or qp("model")
 sel_ds = (picked or {}).get("dataset_name") or qp("dataset")
 
