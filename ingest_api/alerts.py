@@ -132,7 +132,7 @@ class _Cell:
     n_ref: int
 
 
-def curve_cells(curve: Curve, cfg: CurveConfig | None = None) -> list[_Cell | None]:
+def curve_cells(curve: Curve, cfg: CurveConfig | None = None, resets: Sequence[int] = ()) -> list[_Cell | None]:
     """The test of every point of one curve (None: not testable). Pure; vectorised over the curve."""
     rows = curve.rows
     T = len(rows)
@@ -141,7 +141,7 @@ def curve_cells(curve: Curve, cfg: CurveConfig | None = None) -> list[_Cell | No
     se = np.array([r.get("stderr") if r.get("stderr") is not None else np.nan for r in rows], dtype=float)
     prop = np.array([M.is_proportion_metric(r.get("metric_name") or "", r["metric_value"]) for r in rows])
     var = point_variance(vals, n, se, prop)
-    scan = curve_scan(np.asarray(curve.steps, dtype=float), vals, var, cfg)
+    scan = curve_scan(np.asarray(curve.steps, dtype=float), vals, var, cfg, resets)
     p = scan["p"].copy()
     eff = scan["effect"].copy()
     tests: dict[int, TestResult] = {}
@@ -179,23 +179,44 @@ def judge_curves(curves: Sequence[Curve], family: dict[str, int] | None = None, 
     ones count as p = 1). The worker and the simulation call this same function.
     """
     crit_default = critical_points_default() if critical_default is None else critical_default
-    by_ck: dict[str, list[_Cell]] = {}
-    for c in curves:
-        for cell in curve_cells(c, cfg):
-            if cell is not None:
-                by_ck.setdefault(c.checkpoint_ids[cell.i], []).append(cell)
+    # Two passes: the first finds where the curves changed; the second judges every point against the
+    # level after the latest earlier change (one drop is one alert, not a cascade down the window).
+    flagged = _flag(curves, first := [curve_cells(c, cfg) for c in curves], family, alpha)
+    # Only drops reset the level: a high outlier flagged as an improvement must not become the
+    # reference the next checkpoints are measured against.
+    resets = [sorted(i for (k, i) in flagged if k == n and _is_drop(curves[n], first[n][i].effect))
+              for n in range(len(curves))]
+    cells = [curve_cells(c, cfg, r) for c, r in zip(curves, resets)]
     out: dict[tuple[str, str, str | None], Judgement] = {}
-    for ck, cells in by_ck.items():
-        m = max((family or {}).get(ck, 0), len(cells))
-        ps = [c.p for c in cells]
-        if min(ps) * m >= alpha * len(ps) and min(ps) >= alpha:  # nothing can pass: skip the sort
+    for (n, i), (q, m) in _flag(curves, cells, family, alpha).items():
+        c = cells[n][i]
+        for j in _judgements(c, q, m, alpha, crit_default):
+            out[(j.alert_type, curves[n].checkpoint_ids[i], j.dataset)] = j
+    return out
+
+
+def _is_drop(curve: Curve, effect: float) -> bool:
+    return effect < 0 if curve.higher_is_better else effect > 0
+
+
+def _flag(curves: Sequence[Curve], cells: list[list[_Cell | None]], family: dict[str, int] | None,
+          alpha: float) -> dict[tuple[int, int], tuple[float, int]]:
+    """{(curve index, point index): (q, family size)} of the cells significant after BH per checkpoint."""
+    by_ck: dict[str, list[tuple[int, _Cell]]] = {}
+    for n, (curve, per) in enumerate(zip(curves, cells)):
+        for cell in per:
+            if cell is not None:
+                by_ck.setdefault(curve.checkpoint_ids[cell.i], []).append((n, cell))
+    out: dict[tuple[int, int], tuple[float, int]] = {}
+    for ck, group in by_ck.items():
+        m = max((family or {}).get(ck, 0), len(group))
+        ps = [c.p for _, c in group]
+        if min(ps) * m >= alpha:  # BH rejects nothing unless the smallest p passes alpha / m
             continue
-        qs = benjamini_hochberg(ps + [1.0] * (m - len(cells)))[:len(cells)]
-        for c, q in zip(cells, qs):
-            if q is None or q >= alpha or c.effect == 0:
-                continue
-            for j in _judgements(c, q, m, alpha, crit_default):
-                out[(j.alert_type, ck, j.dataset)] = j
+        qs = benjamini_hochberg(ps + [1.0] * (m - len(group)))[:len(group)]
+        for (n, c), q in zip(group, qs):
+            if q is not None and q < alpha and c.effect != 0:
+                out[(n, c.i)] = (q, m)
     return out
 
 
@@ -628,10 +649,10 @@ def process_rechecks(conn: psycopg.Connection, limit: int = 20000) -> int:
 def backlog(conn: psycopg.Connection) -> dict:
     """Queued alert checks not judged yet: {pending, lag_s (age of the oldest, 0 when none)}.
     GET /api/health reports it; the dashboard shows it on the alerts page."""
-    row = conn.execute("""select count(*) as pending,
-                                 coalesce(extract(epoch from now() - min(queued_at)), 0)::float8 as lag_s
-                            from alert_recheck""").fetchone()
-    return {"pending": int(row["pending"]), "lag_s": round(float(row["lag_s"]), 3)}
+    with conn.cursor(row_factory=psycopg.rows.tuple_row) as cur:
+        pending, lag = cur.execute("""select count(*), coalesce(extract(epoch from now() - min(queued_at)), 0)::float8
+                                        from alert_recheck""").fetchone()
+    return {"pending": int(pending), "lag_s": round(float(lag), 3)}
 
 
 def register() -> None:

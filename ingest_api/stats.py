@@ -557,15 +557,15 @@ class CurveConfig:
     # undamped line would then predict too high and fake drops (docs/alerts.md, "rising").
     damping: float = 0.5
     # Weighted Bonferroni over the run lengths 1, 2, 3 (weights sum to 1): the one-checkpoint test
-    # keeps half of the level.
-    run_weights: tuple[float, ...] = (0.5, 0.25, 0.25)
+    # keeps 60% of the level.
+    run_weights: tuple[float, ...] = (0.6, 0.2, 0.2)
 
 
 CURVE = CurveConfig()
 
 
 def curve_scan(x: Sequence[float], y: Sequence[float], var: Sequence[float],
-               cfg: CurveConfig | None = None) -> dict[str, np.ndarray]:
+               cfg: CurveConfig | None = None, resets: Sequence[int] = ()) -> dict[str, np.ndarray]:
     """For every point c of one curve (sorted by x) and run length m = 1..max_run: the mean of points
     c-m+1..c against a reference line fitted (weights 1/var) to the `window` points before the run.
 
@@ -573,6 +573,10 @@ def curve_scan(x: Sequence[float], y: Sequence[float], var: Sequence[float],
     (reference points), ref (the reference level at the run). nan where not testable (no reference
     point, or an unknown variance inside the run or the window). Vectorised with prefix sums: the
     worker and the simulation call this same function.
+
+    resets: indices of points where a change was already signalled. A reference window never
+    reaches back past the latest one (the curve is judged against its new level), and a run of 2+
+    points that contains one is not tested again (the change is already reported).
     """
     cfg = cfg or CURVE
     x = np.asarray(x, dtype=float)
@@ -599,11 +603,17 @@ def curve_scan(x: Sequence[float], y: Sequence[float], var: Sequence[float],
     P = {k: prefix(a) for k, a in (("w", w), ("wx", w * xs), ("wxx", w * xs * xs), ("wy", w * yv),
                                    ("wxy", w * xs * yv), ("c", np.ones(T)), ("bad", bad))}
     c = np.arange(T)
+    # last_reset[i]: the latest reset strictly before point i (-1 when none).
+    mark = np.full(T, -1)
+    for r in resets:
+        if 0 <= r < T - 1:
+            mark[r + 1] = max(mark[r + 1], r)
+    last_reset = np.maximum.accumulate(mark)
     for m in range(1, M + 1):
         r0 = c - m + 1  # run = [r0, c]
         e = r0  # window = [s, e)
-        s = np.maximum(0, e - cfg.window)
-        valid = (r0 >= 1)
+        s = np.maximum(np.maximum(0, e - cfg.window), last_reset)
+        valid = (r0 >= 1) & ~((m > 1) & (last_reset >= r0))
         r0c, ec, sc_ = np.clip(r0, 0, T), np.clip(e, 0, T), np.clip(s, 0, T)
 
         def win(k: str, ec: np.ndarray = ec, sc_: np.ndarray = sc_) -> np.ndarray:

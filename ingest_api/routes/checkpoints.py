@@ -31,7 +31,7 @@ def get_checkpoint(
 @router.get("/diff", responses=example_response({"checkpoint_a": {"checkpoint_id": "m__step-1000", "model_id": "m", "training_step": 1000},
     "checkpoint_b": {"checkpoint_id": "m__step-2000", "model_id": "m", "training_step": 2000},
     "datasets": [{"dataset_name": "gsm8k", "score_a": 0.5, "score_b": 0.6, "delta": 0.1, "significance": "uncertain",
-                  "test": "mcnemar_exact", "p_value": 0.04, "q_value": 0.08, "delta_ci_lower": 0.01,
+                  "test": "mcnemar_midp", "p_value": 0.04, "q_value": 0.08, "delta_ci_lower": 0.01,
                   "delta_ci_upper": 0.19, "n_right_to_wrong": 2, "n_wrong_to_right": 12,
                   "flips": [{"example_idx": 3, "flip": "wrong_to_right"}]}],
     "summary": {"total": 1, "improved": 0, "regressed": 0, "unchanged": 1, "missing": 0}}))

@@ -102,7 +102,7 @@ def get_model_scores(
                              "ci_upper": 0.92, "stderr": 0.07, "n": 30, "interval_method": "bootstrap",
                              "checkpoint_id": "k2-think-v2__step-100000", "training_step": 100000,
                              "baseline_best": 0.77, "baseline_model": "gpt-4o", "gap": 0.04,
-                             "significance": "likely_noise", "test": "mcnemar_exact", "p_value": 0.69,
+                             "significance": "likely_noise", "test": "mcnemar_midp", "p_value": 0.69,
                              "q_value": 0.83, "trend": "up_slow", "baselines": []}}}))
 def get_model_diagnosis(
     model_id: ModelId, conn: ConnDep,
