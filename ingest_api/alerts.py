@@ -151,7 +151,7 @@ def curve_cells(curve: Curve, cfg: CurveConfig | None = None, resets: Sequence[i
         if usable or scan["n_ref"][i, 0] == 1:
             # The one-checkpoint test is the pairwise test of /api/diff when it is paired (more power than
             # the curve) or when the curve before is a single point (then the two are the same question).
-            t = compare_scores(rows[i - 1], rows[i], pair if usable else None)
+            t = compare_scores(rows[i - 1], rows[i], pair)
             if t.p_value is not None and t.effect is not None:
                 tests[i] = t
                 p[i, 0], eff[i, 0] = t.p_value, t.effect

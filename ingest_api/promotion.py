@@ -31,7 +31,7 @@ import psycopg
 
 from .alerts import ALPHA, Judgement, _activity, raise_alert
 from .errors import ApiError, not_found
-from .stats import benjamini_hochberg, compare_scores, pair_is_usable
+from .stats import benjamini_hochberg, compare_scores
 
 # The scores the verdict reads: v_current_scores (the view diff and the alerts read), scored runs only.
 _VALUES_SQL = """
@@ -195,8 +195,7 @@ def evaluate_rule(conn: psycopg.Connection, rule: dict, ck: dict, *, cheap_first
                                     if a["n_graded"] and b["n_graded"]])
             comps = []
             for _, a, b, _ in pairs:
-                pr = pst.get((a["eval_run_id"], b["eval_run_id"]))
-                comps.append(compare_scores(a, b, pr if pair_is_usable(pr, a["n_examples"], b["n_examples"]) else None))
+                comps.append(compare_scores(a, b, pst.get((a["eval_run_id"], b["eval_run_id"]))))
             qs = benjamini_hochberg([c.p_value for c in comps])
             worse = []
             tests = [{"dataset": d, "p_value": comp.p_value, "q_value": q, "method": comp.method, "effect": comp.effect}

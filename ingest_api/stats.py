@@ -438,12 +438,13 @@ def z_test_from_se(v_a: float | None, se_a: float | None, v_b: float | None, se_
 
 
 def compare_scores(a: dict, b: dict, pair: dict | None = None) -> TestResult:
-    """b − a for two score rows: paired test on shared examples when given, else a two-proportion
-    test from counts for proportion metrics with n, else a z-test from standard errors."""
+    """b − a for two score rows: paired test on shared examples when given and usable (pair_is_usable),
+    else a two-proportion test from counts for proportion metrics with n, else a z-test from standard
+    errors. The one comparison of two scores: diff, diagnosis, alerts and promotion call it."""
     va, vb = a.get("metric_value"), b.get("metric_value")
     if va is None or vb is None:
         return TestResult(None, None if va is None or vb is None else vb - va, None, None, "insufficient_data")
-    if pair and pair.get("n_pairs"):
+    if pair_is_usable(pair, a.get("n_examples"), b.get("n_examples")):
         if pair.get("n_fractional"):
             return paired_from_sums(pair["diff_sum"], pair["diff_sumsq"], pair["n_pairs"])
         return mcnemar_from_counts(pair["n_wrong_to_right"], pair["n_right_to_wrong"], pair["n_pairs"])
