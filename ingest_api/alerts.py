@@ -186,7 +186,7 @@ def judge_curves(curves: Sequence[Curve], family: dict[str, int] | None = None, 
     # reference the next checkpoints are measured against.
     resets = [sorted(i for (k, i) in flagged if k == n and _is_drop(curves[n], first[n][i].effect))
               for n in range(len(curves))]
-    cells = [curve_cells(c, cfg, r) for c, r in zip(curves, resets)]
+    cells = [curve_cells(c, cfg, r) if r else f for c, r, f in zip(curves, resets, first)]
     out: dict[tuple[str, str, str | None], Judgement] = {}
     for (n, i), (q, m) in _flag(curves, cells, family, alpha).items():
         c = cells[n][i]
@@ -406,24 +406,86 @@ def resolve_alert(conn: psycopg.Connection, alert: dict, why: str) -> None:
 
 def _reconcile(conn: psycopg.Connection, desired: dict[tuple[str, str, str | None], Judgement],
                existing: list[dict], meta: dict[str, tuple[str, int | None]], why: str) -> int:
-    """Make the open alerts in scope equal `desired` ((type, checkpoint, dataset) -> judgement)."""
-    # One pass in key order over everything touched: two concurrent re-judgements lock the alert rows in
-    # the same order, so they wait for each other instead of deadlocking.
+    """Make the open alerts in scope equal `desired` ((type, checkpoint, dataset) -> judgement). Returns
+    the number of alerts written. Set-based: new alerts and resolutions are a few statements whatever
+    their number; re-opened or changed ones (rare) one by one."""
+    # Key order throughout: two concurrent re-judgements lock the alert rows in the same order, so they
+    # wait for each other instead of deadlocking.
     have = {(a["alert_type"], a["checkpoint_id"], a["dataset_name"]): a for a in existing}
-    written = 0
+    fresh: list[tuple[Judgement, str, str, int | None]] = []
+    gone: list[dict] = []
+    changed: list[tuple[Judgement, str, str, int | None]] = []
     for key in sorted(set(desired) | set(have), key=lambda k: (k[0], k[1], k[2] or "")):
         j, a = desired.get(key), have.get(key)
         if j is None:
             if a["resolved_at"] is None:
-                resolve_alert(conn, a, why)
-                written += 1
+                gone.append(a)
             continue
         if a is not None and a["resolved_at"] is None and (a["severity"], a["message"]) == (j.severity, j.message):
             continue  # unchanged
         model_id, step = meta[key[1]]
-        raise_alert(conn, j, model_id, key[1], step)
-        written += 1
-    return written
+        (changed if a is not None else fresh).append((j, model_id, key[1], step))
+    for j, model_id, ck, step in changed:
+        raise_alert(conn, j, model_id, ck, step)
+    if gone:
+        _resolve_many(conn, gone, why)
+    if fresh:
+        _raise_many(conn, fresh)
+    return len(changed) + len(gone) + len(fresh)
+
+
+def _raise_many(conn: psycopg.Connection, items: list[tuple[Judgement, str, str, int | None]]) -> None:
+    """Insert new alerts in one statement, their activity in one, their webhook events in one per event."""
+    details = [_json_safe(j.detail) for j, *_ in items]
+    rows = conn.execute(
+        """insert into alerts (alert_type, model_id, checkpoint_id, dataset_name, severity, message, detail)
+           select * from unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::jsonb[])
+           on conflict (alert_type, checkpoint_id, dataset_name) do nothing
+           returning id, created_at, alert_type, checkpoint_id, dataset_name""",
+        ([j.alert_type for j, *_ in items], [m for _, m, _, _ in items], [c for _, _, c, _ in items],
+         [j.dataset for j, *_ in items], [j.severity for j, *_ in items], [j.message for j, *_ in items],
+         [Jsonb(d) for d in details])).fetchall()
+    made = {(r["alert_type"], r["checkpoint_id"], r["dataset_name"]): r for r in rows}
+    new, raced = [], []
+    for (j, m, c, st_), d in zip(items, details):
+        r = made.get((j.alert_type, c, j.dataset))
+        (new if r is not None else raced).append((j, m, c, st_, d, r))
+    for j, m, c, st_, _, _ in raced:  # inserted meanwhile by a concurrent judgement: update it instead
+        raise_alert(conn, j, m, c, st_)
+    if not new:
+        return
+    conn.execute(
+        """insert into activity (event_type, model_id, checkpoint_id, dataset_name, actor, summary, detail)
+           select 'alert', m, c, ds, 'eval360', s, d
+             from unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::jsonb[]) as x(m, c, ds, s, d)""",
+        ([m for _, m, *_ in new], [c for _, _, c, *_ in new], [j.dataset for j, *_ in new],
+         [f"[{j.severity}] {j.alert_type}: {j.message}" for j, *_ in new],
+         [Jsonb({"alert_id": r["id"], "alert_type": j.alert_type, "severity": j.severity})
+          for j, _, _, _, _, r in new]))
+    hooks = conn.execute("select 1 from webhooks where is_active limit 1").fetchone()
+    if hooks:
+        from .webhooks import alert_payload, enqueue
+
+        for j, m, c, st_, d, r in new:
+            if j.alert_type in WEBHOOK_EVENTS:
+                enqueue(conn, j.alert_type, alert_payload(r["id"], j.alert_type, m, c, st_, j.dataset, j.severity,
+                                                          j.message, d, r["created_at"]))
+
+
+def _resolve_many(conn: psycopg.Connection, alerts: list[dict], why: str) -> None:
+    ids = [a["id"] for a in alerts]
+    done = {r["id"] for r in conn.execute(
+        """update alerts set resolved_at = now(), updated_at = now()
+            where id = any(%s) and resolved_at is null returning id""", (ids,)).fetchall()}
+    rows = [a for a in alerts if a["id"] in done]
+    if rows:
+        conn.execute(
+            """insert into activity (event_type, model_id, checkpoint_id, dataset_name, actor, summary, detail)
+               select 'alert_resolved', m, c, ds, 'eval360', s, d
+                 from unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::jsonb[]) as x(m, c, ds, s, d)""",
+            ([a["model_id"] for a in rows], [a["checkpoint_id"] for a in rows], [a["dataset_name"] for a in rows],
+             [f"{a['alert_type']} no longer holds ({why}): {a['message']}" for a in rows],
+             [Jsonb({"alert_id": a["id"], "alert_type": a["alert_type"]}) for a in rows]))
 
 
 def judge_models(conn: psycopg.Connection, model_ids: Sequence[str],
