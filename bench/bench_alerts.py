@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ADMIN, INGEST, KeepAlive, api_server, embedded_db  # noqa: E402
+from bench.common import ADMIN, INGEST, KeepAlive, api_server, embedded_db
 
 HEAD = {"Authorization": f"Bearer {INGEST}", "Content-Type": "application/json"}
 
@@ -83,7 +83,7 @@ def post_all(base: str, items: list[dict], clients: int, batch: int = 200) -> tu
 def health(base: str) -> dict:
     c = KeepAlive(base, {})
     try:
-        status, body = c.get("/api/health")
+        _status, body = c.get("/api/health")
         return json.loads(body)
     finally:
         c.close()
@@ -96,7 +96,7 @@ def wait_empty(base: str, timeout: float = 1800) -> float:
         if health(base)["alerts_pending"] == 0:
             return time.time()
         time.sleep(0.25)
-    raise RuntimeError("alert queue not empty after %.0f s" % timeout)
+    raise RuntimeError(f"alert queue not empty after {timeout:.0f} s")
 
 
 def start_worker(url: str) -> subprocess.Popen:
