@@ -1,6 +1,7 @@
 """`make bench`: every benchmark in one run, each figure next to its reference measured in the same run.
 
 Runs, in order: ingest (bench_ingest.py), backfill (bench_backfill.py, a generated 10 × 100 × 40 tree),
+alerts (bench_alerts.py: ingest with the worker on, judge clear rate; bench_alert_sim.py: the rule's simulation),
 read API on an LLM360-scale database (bench_read.py: 15 models, 1,005 checkpoints, 40 datasets,
 ≥ 5,000,000 example rows), and dashboard page renders on that same database (bench_dashboard.py), then example analytics across
 training, PostgreSQL against DuckDB (bench_items.py).
@@ -45,6 +46,11 @@ def main() -> int:
                                      "--json", str(OUT / "ingest.json")])
     parts["backfill"] = run("backfill", ["bench/bench_backfill.py", "--models", "10", "--checkpoints", "100",
                                          "--datasets", "40", "--no-rerun"])
+    # Alerts (issue 14): LLM360-scale ingest with the worker running, the judge's clear rate next to the
+    # store rate, and the seeded simulation of the rule beside the rule it replaced.
+    parts["alerts"] = run("alerts", ["bench/bench_alerts.py", "--json", str(OUT / "alerts.json")])
+    parts["alert_simulation"] = run("alert simulation", ["bench/bench_alert_sim.py", "--reps", "200",
+                                                         "--json", str(OUT / "alert_sim.json")])
     data_dir = Path(tempfile.mkdtemp(prefix="eval360-bench-llm360-"))
     parts["read"] = run("read", ["bench/bench_read.py", "--data-dir", str(data_dir), "--repeat", "30",
                                  "--json", str(OUT / "read.json")])
@@ -61,7 +67,8 @@ def main() -> int:
     # every run (4 datasets: ≈5 M rows, the per-question work of the 40-dataset ≈50 M tree; docs/views.md).
     parts["items"] = run("items", ["bench/bench_items.py", "--datasets", "4", "--examples", "1250",
                                    "--repeat", "20", "--json", str(OUT / "items.json")])
-    for name, f in (("ingest", "ingest.json"), ("read", "read.json"), ("items", "items.json")):
+    for name, f in (("ingest", "ingest.json"), ("read", "read.json"), ("items", "items.json"),
+                    ("alerts", "alerts.json"), ("alert_simulation", "alert_sim.json")):
         p = OUT / f
         if p.exists():
             parts[name]["figures"] = json.loads(p.read_text())

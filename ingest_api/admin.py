@@ -54,6 +54,9 @@ class BenchmarkIn(_In):
     is_higher_better: StrictBool | None = None
     higher_is_better: StrictBool | None = None  # accepted spelling
     chance_level: float | None = None
+    # The drop (in points) a regression needs to be critical on this dataset (default
+    # EVAL360_ALERT_CRITICAL_POINTS, 5); null clears the override.
+    critical_drop_points: float | None = Field(default=None, gt=0, le=1e6)
 
     @field_validator("chance_level")
     @classmethod
@@ -170,8 +173,8 @@ def upsert_benchmarks(conn: psycopg.Connection, body: BenchmarksIn, actor: str =
                            (b.dataset_name,)).fetchone()
         conn.execute(
             """insert into benchmark_metadata (dataset_name, category, subcategory, primary_metric,
-                                               is_higher_better, chance_level, description)
-               values (%(d)s, %(cat)s, %(sub)s, %(pm)s, coalesce(%(hib)s, true), %(ch)s, %(desc)s)
+                                               is_higher_better, chance_level, description, critical_drop_points)
+               values (%(d)s, %(cat)s, %(sub)s, %(pm)s, coalesce(%(hib)s, true), %(ch)s, %(desc)s, %(crit)s::float8)
                on conflict (dataset_name) do update set
                  category = case when %(set_cat)s then excluded.category else benchmark_metadata.category end,
                  subcategory = case when %(set_sub)s then excluded.subcategory else benchmark_metadata.subcategory end,
@@ -181,13 +184,18 @@ def upsert_benchmarks(conn: psycopg.Connection, body: BenchmarksIn, actor: str =
                                          else benchmark_metadata.is_higher_better end,
                  chance_level = case when %(set_ch)s then excluded.chance_level else benchmark_metadata.chance_level end,
                  description = case when %(set_desc)s then excluded.description else benchmark_metadata.description end,
+                 critical_drop_points = case when %(set_crit)s then %(crit)s::float8
+                                             else benchmark_metadata.critical_drop_points end,
                  updated_at = now()""",
             {"d": b.dataset_name, "cat": b.category, "sub": b.subcategory, "pm": b.primary_metric,
              "hib": hib if hib_given else None, "ch": b.chance_level, "desc": b.description,
              "set_cat": "category" in given, "set_sub": "subcategory" in given, "set_pm": "primary_metric" in given,
-             "set_hib": hib_given, "set_ch": "chance_level" in given, "set_desc": "description" in given})
+             "set_hib": hib_given, "set_ch": "chance_level" in given, "set_desc": "description" in given,
+             "set_crit": "critical_drop_points" in given, "crit": b.critical_drop_points})
         if hib_given and (old["is_higher_better"] if old else True) != hib:
             flipped.append(b.dataset_name)
+        elif "critical_drop_points" in given:
+            flipped.append(b.dataset_name)  # severities change: re-judge too
     record(conn, "admin", f"benchmark metadata upserted for {len(seen)} datasets",
            {"action": "benchmark_metadata_upsert", "dataset_names": sorted(seen)}, actor=actor)
     if flipped:  # the direction of "worse" changed: re-judge the models that have these datasets

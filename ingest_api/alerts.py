@@ -1,35 +1,36 @@
 """Alert rules: regression, improvement, new_best (judged per checkpoint) and missing_evaluation.
 
-Semantics (the closing note of issue 5 repeats them with examples):
+The rule (docs/alerts.md has the assumptions and the simulation figures):
 
-* Each training checkpoint C is compared, dataset by dataset, with the **previous checkpoint
-  that has a completed result on that dataset** (same primary metric). The test is paired when
-  both runs have complete per-example rows (mid-p McNemar on 0/1 outcomes, paired t on
-  fractional scores), else a two-proportion z-test from the sample counts (proportion metrics),
-  else a z-test from the posted standard errors; with none of these the cell is not tested.
-* The two-sided p-values of C's datasets are corrected together with Benjamini-Hochberg. The
-  family is every dataset C has plus every dataset the previous checkpoint has (a dataset not
-  posted yet counts as p = 1), so a checkpoint whose results arrive one by one never raises
-  an alert that the later results would have corrected away.
-* regression: q < ALPHA, the score moved the bad way (direction from benchmark_metadata), and
-  the score is below the best earlier score of the model on that dataset. improvement: q < ALPHA
-  and the good way. new_best: an improvement that also beats every earlier checkpoint.
-* severity: regression is critical when q < 0.01 and the drop is at least 5 points, or the drop
-  is at least 10 points; warning otherwise. improvement / new_best: info.
-* missing_evaluation: checkpoint C lacks dataset d of a suite, C has another dataset of that
-  suite, and checkpoints of the same model on both sides of C (by step) have d: a hole in the
-  curve. severity warning.
-* Where it runs: in the ingest transaction (post_result_hooks, registered by routes/alerts.py and by the
-  worker), never with network I/O. Example rows usually arrive after their result: a trigger on
-  example_results (sql/migrations/0003) queues the cell in alert_recheck, and the worker re-judges it
-  with the paired test (McNemar counts read from the outcome bits of example_run_stats, no example rows
-  loaded). The hook queues every cell too, which heals two concurrent posts of one checkpoint that
-  could not see each other. The long-running worker re-judges every model once at start.
-* Alerts are a pure function of the stored data: a re-judgement inserts what newly holds
-  (one row per (type, checkpoint, dataset), unique index alerts_once), resolves what no longer
-  holds (resolved_at), re-opens what holds again. Posting order does not matter: when a result
-  arrives, its checkpoint, the next checkpoint, the next checkpoint on that dataset and later
-  checkpoints with alerts on that dataset are re-judged.
+* Each (model, dataset) is a curve over the model's checkpoints (same primary metric). A checkpoint
+  C is compared with the **level of the curve before it**: a straight line fitted (weights 1/sampling
+  variance) to the up to 20 previous checkpoints, evaluated at C; fewer than 4 points give a flat
+  weighted mean. The same comparison is made for the mean of the last 2 and the last 3 checkpoints
+  (a sustained drop), and the smallest of the three p-values, Bonferroni-corrected, is the
+  dataset's p (stats.curve_scan / stats.scan_p). Where C and its predecessor both have complete
+  example rows, the one-checkpoint test is the paired one (mid-p McNemar, or paired t on fractional
+  scores), and with a single earlier checkpoint it is the test /api/diff uses: stats.compare_scores
+  on the same inputs (v_current_scores, v_example_pair_stats), so both report the same p-value.
+* Not testable (no n, no examples, no standard error): no p-value, no alert.
+* The two-sided p-values of C's datasets are corrected together with Benjamini-Hochberg; the family
+  is every dataset C has plus every dataset the previous checkpoint has (a dataset not posted yet
+  counts as p = 1), so a checkpoint whose results arrive one by one never raises an alert that its
+  later results would correct away.
+* regression: q < ALPHA, the score moved the bad way (direction from benchmark_metadata), and it is
+  below the best earlier score. improvement: q < ALPHA the good way; new_best: an improvement that
+  beats every earlier checkpoint.
+* severity: a regression is critical when the drop is at least the dataset's critical size
+  (benchmark_metadata.critical_drop_points, else EVAL360_ALERT_CRITICAL_POINTS, default 5 points)
+  AND the evidence is strong (q < ALPHA / 10); warning otherwise. improvement / new_best: info.
+* missing_evaluation: checkpoint C lacks dataset d of a suite, C has another dataset of that suite,
+  and checkpoints of the same model on both sides of C have d. severity warning.
+* Where it runs: ingest queues the cell in alert_recheck in its transaction (eval360_store_result, and
+  a trigger on example_results); the worker takes a whole batch of queued cells, reads the curves of
+  their models in one statement and judges them in Python (vectorised), then writes only what
+  changed. EVAL360_ALERTS_INLINE=1 judges in the ingest transaction instead.
+* Alerts are a pure function of the stored data: a re-judgement of a model inserts what newly holds
+  (one row per (type, checkpoint, dataset)), resolves what no longer holds, re-opens what holds
+  again, so posting order does not matter.
 """
 
 from __future__ import annotations
@@ -37,134 +38,66 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
-from scipy import stats as st
 
 from . import metrics as M
 from .db import flush_facts
-from .stats import Z95, benjamini_hochberg, mcnemar_test, significance_label, two_proportion_test
+from .stats import (
+    CURVE,
+    CurveConfig,
+    TestResult,
+    benjamini_hochberg,
+    compare_scores,
+    curve_scan,
+    pair_is_usable,
+    point_variance,
+    scan_p,
+    significance_label,
+)
 
 log = logging.getLogger("eval360.alerts")
 
 ALPHA = 0.05
+STRONG = ALPHA / 10  # "strong evidence" for a critical regression
 MANAGED = ("regression", "improvement", "new_best")
 MISSING = "missing_evaluation"
 ALL_TYPES = (*MANAGED, "promotion_ready", MISSING)
 SEVERITIES = ("critical", "warning", "info")
 WEBHOOK_EVENTS = ("regression", "improvement", "new_best", "promotion_ready")
+RUN_NAMES = {1: "this checkpoint", 2: "the last 2 checkpoints", 3: "the last 3 checkpoints"}
 
 
-# ------------------------------------------------------------------ the pure part (simulations call these)
+def critical_points_default() -> float:
+    """EVAL360_ALERT_CRITICAL_POINTS: the drop (in points) a critical regression needs (default 5)."""
+    raw = os.environ.get("EVAL360_ALERT_CRITICAL_POINTS", "")
+    try:
+        return float(raw) if raw else 5.0
+    except ValueError:
+        log.warning("EVAL360_ALERT_CRITICAL_POINTS=%r is not a number; using 5", raw)
+        return 5.0
 
 
-@dataclass
-class Obs:
-    """One (checkpoint, dataset) primary score."""
-
-    checkpoint_id: str
-    step: int | None
-    value: float
-    n: int | None = None  # sample count
-    stderr: float | None = None
-    metric: str = "accuracy"
-    run_id: str | None = None
-    n_examples: int = 0
-    n_fractional: int = 0  # example rows with a score strictly between 0 and 1
+# ------------------------------------------------------------------ the pure part (the simulation calls it too)
 
 
 @dataclass
-class Comparison:
-    p_value: float | None  # two-sided
-    effect: float | None  # cur - prev, metric units
-    method: str
-    n_a: int | None = None
-    n_b: int | None = None
-    ci_lower: float | None = None
-    ci_upper: float | None = None
-
-    def as_dict(self) -> dict:
-        return {"p_value": self.p_value, "effect": self.effect, "method": self.method, "n_a": self.n_a,
-                "n_b": self.n_b, "effect_ci_lower": self.ci_lower, "effect_ci_upper": self.ci_upper}
-
-
-def mcnemar_midp(n01: int, n10: int) -> float:
-    """Two-sided mid-p McNemar on the discordant pairs (n01 wrong->right, n10 right->wrong).
-
-    The exact conditional test is needlessly conservative; the mid-p version keeps its size
-    close to nominal (Fagerland, Lydersen & Laake 2013, BMC Med Res Methodol 13:91).
-    """
-    k = n01 + n10
-    if k == 0:
-        return 1.0
-    lo = min(n01, n10)
-    p = 2.0 * (float(st.binom.cdf(lo, k, 0.5)) - 0.5 * float(st.binom.pmf(lo, k, 0.5)))
-    return min(1.0, max(0.0, p))
-
-
-def compare_paired(a: Sequence[float], b: Sequence[float]) -> Comparison:
-    """b vs a on the same examples (aligned): mid-p McNemar for 0/1 scores, else stats.mcnemar_test (paired t)."""
-    xa = np.asarray(a, dtype=float)
-    xb = np.asarray(b, dtype=float)
-    n = int(min(len(xa), len(xb)))
-    if n < 2:
-        return Comparison(None, None, "insufficient_data", n, n)
-    xa, xb = xa[:n], xb[:n]
-    binary = bool(np.isin(xa, (0.0, 1.0)).all() and np.isin(xb, (0.0, 1.0)).all())
-    if not binary:
-        t = mcnemar_test(xa, xb)
-        return Comparison(t.p_value, t.effect, t.method, n, n, t.ci_lower, t.ci_upper)
-    n01 = int(((xa == 0) & (xb == 1)).sum())
-    n10 = int(((xa == 1) & (xb == 0)).sum())
-    d = xb - xa
-    diff = float(d.mean())
-    half = Z95 * float(d.std(ddof=1)) / math.sqrt(n)
-    return Comparison(mcnemar_midp(n01, n10), diff, "mcnemar_midp", n, n, diff - half, diff + half)
-
-
-def compare_counts(n01: int, n10: int, n: int) -> Comparison:
-    """Paired 0/1 outcomes given as counts: n examples on both sides, n01 wrong->right, n10 right->wrong.
-
-    Same result as compare_paired on the outcome vectors, without reading the example rows.
-    """
-    if n < 2:
-        return Comparison(None, None, "insufficient_data", n, n)
-    diff = (n01 - n10) / n
-    var = max(0.0, ((n01 + n10) - n * diff * diff) / (n - 1))
-    half = Z95 * math.sqrt(var) / math.sqrt(n)
-    return Comparison(mcnemar_midp(n01, n10), diff, "mcnemar_midp", n, n, diff - half, diff + half)
-
-
-def compare_unpaired(prev: Obs, cur: Obs) -> Comparison:
-    """cur vs prev from summary numbers: two-proportion z-test, else z-test on posted standard errors."""
-    effect = cur.value - prev.value
-    if (prev.n and cur.n and M.is_proportion_metric(cur.metric, cur.value)
-            and M.is_proportion_metric(prev.metric, prev.value)):
-        t = two_proportion_test(prev.value, prev.n, cur.value, cur.n)
-        return Comparison(t.p_value, t.effect, "two_proportion_z", t.n_a, t.n_b, t.ci_lower, t.ci_upper)
-    if prev.stderr and cur.stderr and prev.stderr > 0 and cur.stderr > 0:
-        se = math.sqrt(prev.stderr ** 2 + cur.stderr ** 2)
-        p = float(2 * st.norm.sf(abs(effect) / se))
-        return Comparison(p, effect, "z_from_stderr", prev.n, cur.n, effect - Z95 * se, effect + Z95 * se)
-    return Comparison(None, effect, "insufficient_data", prev.n, cur.n)
-
-
-@dataclass
-class Cell:
-    """One dataset of the judged checkpoint: its score, the previous and the best earlier score."""
+class Curve:
+    """One (model, dataset, metric) series, sorted by step: what the judge reads for a dataset."""
 
     dataset: str
-    cur: Obs
-    prev: Obs | None = None
-    best: Obs | None = None
+    checkpoint_ids: list[str]
+    steps: list[int]
+    rows: list[dict]  # per point: metric_name, metric_value, n, stderr, eval_run_id, n_examples, n_fractional
     higher_is_better: bool = True
-    comparison: Comparison | None = None
-    q_value: float | None = None
+    critical_points: float | None = None
+    # pairs[i]: paired counts of point i-1 -> i (v_example_pair_stats row), when both have example rows
+    pairs: dict[int, dict] = field(default_factory=dict)
 
 
 @dataclass
@@ -176,219 +109,228 @@ class Judgement:
     detail: dict = field(default_factory=dict)
 
 
-def _better(a: float, b: float, hib: bool) -> bool:
-    return a > b if hib else a < b
-
-
-def _points(effect: float, prev: float, cur: float) -> float:
+def _points(effect: float, ref: float, cur: float) -> float:
     """An effect in points: metrics in [0, 1] are scaled by 100; others are taken as already in points."""
-    scale = 100.0 if max(abs(prev), abs(cur)) <= 1.0 else 1.0
+    scale = 100.0 if max(abs(ref), abs(cur)) <= 1.0 else 1.0
     return abs(effect) * scale
 
 
-def regression_severity(q: float, drop_points: float) -> str:
-    if drop_points >= 10 or (q < 0.01 and drop_points >= 5):
-        return "critical"
-    return "warning"
+def regression_severity(q: float, drop_points: float, critical_points: float) -> str:
+    """critical = large (>= critical_points) AND strongly evidenced (q < STRONG); else warning."""
+    return "critical" if drop_points >= critical_points and q < STRONG else "warning"
 
 
-def judge(cells: list[Cell], family_size: int | None = None, alpha: float = ALPHA) -> list[Judgement]:
-    """Decide the alerts of one checkpoint from its cells (comparisons filled in). Sets cell.q_value.
+@dataclass
+class _Cell:
+    curve: Curve
+    i: int
+    p: float
+    effect: float
+    run: int
+    test: TestResult | None
+    ref: float | None
+    n_ref: int
 
-    family_size: datasets in the correction family (at least len(cells)); the extra ones count as p = 1.
+
+def curve_cells(curve: Curve, cfg: CurveConfig | None = None, resets: Sequence[int] = ()) -> list[_Cell | None]:
+    """The test of every point of one curve (None: not testable). Pure; vectorised over the curve."""
+    rows = curve.rows
+    T = len(rows)
+    vals = np.array([float(r["metric_value"]) for r in rows])
+    n = np.array([r.get("n") or 0 for r in rows], dtype=float)
+    se = np.array([r.get("stderr") if r.get("stderr") is not None else np.nan for r in rows], dtype=float)
+    prop = np.array([M.is_proportion_metric(r.get("metric_name") or "", r["metric_value"]) for r in rows])
+    var = point_variance(vals, n, se, prop)
+    scan = curve_scan(np.asarray(curve.steps, dtype=float), vals, var, cfg, resets)
+    p = scan["p"].copy()
+    eff = scan["effect"].copy()
+    tests: dict[int, TestResult] = {}
+    for i in range(1, T):
+        pair = curve.pairs.get(i)
+        usable = pair_is_usable(pair, rows[i - 1].get("n_examples"), rows[i].get("n_examples"))
+        if usable or scan["n_ref"][i, 0] == 1:
+            # The one-checkpoint test is the pairwise test of /api/diff when it is paired (more power than
+            # the curve) or when the curve before is a single point (then the two are the same question).
+            t = compare_scores(rows[i - 1], rows[i], pair)
+            if t.p_value is not None and t.effect is not None:
+                tests[i] = t
+                p[i, 0], eff[i, 0] = t.p_value, t.effect
+    pc, idx = scan_p(p, (cfg or CURVE).run_weights)
+    out: list[_Cell | None] = [None] * T
+    for i in range(1, T):
+        if not math.isfinite(pc[i]):
+            continue
+        j = int(idx[i])
+        e = float(eff[i, j])
+        if not math.isfinite(e):
+            continue
+        ref = scan["ref"][i, j]
+        out[i] = _Cell(curve, i, float(pc[i]), e, j + 1, tests.get(i) if j == 0 else None,
+                       float(ref) if math.isfinite(ref) else float(vals[i] - e), int(scan["n_ref"][i, j]) or 1)
+    return out
+
+
+def judge_curves(curves: Sequence[Curve], family: dict[str, int] | None = None, *, alpha: float = ALPHA,
+                 critical_default: float | None = None,
+                 cfg: CurveConfig | None = None) -> dict[tuple[str, str, str | None], Judgement]:
+    """Every managed alert the curves of one model call for: {(type, checkpoint, dataset): judgement}.
+
+    family: per checkpoint, datasets in its correction family (at least its tested cells; the extra
+    ones count as p = 1). The worker and the simulation call this same function.
     """
-    m = max(family_size or 0, len(cells))
-    pvals: list[float | None] = [c.comparison.p_value if c.comparison else None for c in cells]
-    padded = [1.0 if p is None else p for p in pvals] + [1.0] * (m - len(cells))
-    qs = benjamini_hochberg(padded)[:len(cells)] if padded else []
-    out: list[Judgement] = []
-    for c, p, q in zip(cells, pvals, qs):
-        c.q_value = q if p is not None else None
-        if p is None or q is None or c.prev is None or c.comparison is None or c.comparison.effect is None:
-            continue
-        eff = c.comparison.effect
-        good = eff if c.higher_is_better else -eff
-        if q >= alpha or good == 0:
-            continue
-        pts = _points(eff, c.prev.value, c.cur.value)
-        below_best = c.best is None or _better(c.best.value, c.cur.value, c.higher_is_better)
-        above_best = c.best is None or _better(c.cur.value, c.best.value, c.higher_is_better)
-        detail = {
-            "metric": c.cur.metric, "value": c.cur.value, "step": c.cur.step, "n": c.cur.n,
-            "previous": {"checkpoint_id": c.prev.checkpoint_id, "step": c.prev.step, "value": c.prev.value,
-                         "n": c.prev.n},
-            "best_so_far": None if c.best is None else {"checkpoint_id": c.best.checkpoint_id,
-                                                        "step": c.best.step, "value": c.best.value},
-            **c.comparison.as_dict(), "q_value": q, "alpha": alpha, "family_size": m,
-            "effect_points": pts, "higher_is_better": c.higher_is_better,
-            "significance": significance_label(q, eff, alpha=alpha),
-        }
-        how = (f"{c.comparison.method}, n={c.comparison.n_b}, p={p:.2g}, q={q:.2g} over {m} datasets")
-        if good < 0 and below_best:
-            sev = regression_severity(q, pts)
-            out.append(Judgement("regression", c.dataset, sev,
-                                 f"{c.dataset}: {c.cur.metric} fell from {c.prev.value:.4g} (step {c.prev.step}) "
-                                 f"to {c.cur.value:.4g} (step {c.cur.step}), {pts:.1f} points ({how})", detail))
-        elif good > 0:
-            out.append(Judgement("improvement", c.dataset, "info",
-                                 f"{c.dataset}: {c.cur.metric} rose from {c.prev.value:.4g} (step {c.prev.step}) "
-                                 f"to {c.cur.value:.4g} (step {c.cur.step}), {pts:.1f} points ({how})", detail))
-            if above_best:
-                prior = "" if c.best is None else f", previous best {c.best.value:.4g} at step {c.best.step}"
-                out.append(Judgement("new_best", c.dataset, "info",
-                                     f"{c.dataset}: new best {c.cur.metric} {c.cur.value:.4g} at step "
-                                     f"{c.cur.step}{prior} ({how})", detail))
+    crit_default = critical_points_default() if critical_default is None else critical_default
+    # Two passes: the first finds where the curves changed; the second judges every point against the
+    # level after the latest earlier change (one drop is one alert, not a cascade down the window).
+    flagged = _flag(curves, first := [curve_cells(c, cfg) for c in curves], family, alpha)
+    # Only drops reset the level: a high outlier flagged as an improvement must not become the
+    # reference the next checkpoints are measured against.
+    resets = [sorted(i for (k, i) in flagged if k == n and _is_drop(curves[n], first[n][i].effect))
+              for n in range(len(curves))]
+    cells = [curve_cells(c, cfg, r) if r else f for c, r, f in zip(curves, resets, first)]
+    out: dict[tuple[str, str, str | None], Judgement] = {}
+    for (n, i), (q, m) in _flag(curves, cells, family, alpha).items():
+        c = cells[n][i]
+        for j in _judgements(c, q, m, alpha, crit_default):
+            out[(j.alert_type, curves[n].checkpoint_ids[i], j.dataset)] = j
     return out
 
 
-# ------------------------------------------------------------------ reading the cells of a checkpoint
-
-_CELLS_SQL = """
-with ck as (
-  select checkpoint_id, model_id, training_step from checkpoints where checkpoint_id = %(c)s
-), pts as (
-  select r.dataset_name, r.checkpoint_id, c.training_step as step, r.eval_run_id as run_id, e.metric_name,
-         e.metric_value as value, coalesce(r.sample_count, e.n_samples) as n, e.stderr,
-         coalesce(s.n_examples, 0) as n_examples, coalesce(s.n_fractional, 0) as n_fractional,
-         coalesce(bm.is_higher_better, true) as hib
-    from ck
-    join checkpoints c on c.model_id = ck.model_id and c.training_step <= ck.training_step
-    join eval_runs r on r.checkpoint_id = c.checkpoint_id and r.is_current and r.status = 'completed'
-    join eval_results e on e.eval_run_id = r.eval_run_id and e.is_primary and e.metric_value is not null
-    left join example_run_stats s on s.eval_run_id = r.eval_run_id
-    left join benchmark_metadata bm on bm.dataset_name = r.dataset_name
-), cur as (
-  select p.* from pts p join ck on p.checkpoint_id = ck.checkpoint_id
-), earlier as (
-  select p.* from pts p join cur on cur.dataset_name = p.dataset_name and cur.metric_name = p.metric_name
-   where p.step < (select training_step from ck)
-), prev as (
-  select distinct on (dataset_name) * from earlier order by dataset_name, step desc
-), best as (
-  select distinct on (dataset_name) * from earlier
-   order by dataset_name, case when hib then value else -value end desc, step
-)
-select 'cur' as role, * from cur
-union all select 'prev', * from prev
-union all select 'best', * from best
-"""
-
-_PREV_FAMILY_SQL = """
-select r.dataset_name from eval_runs r
- where r.is_current and r.status = 'completed' and r.checkpoint_id = (
-   select c.checkpoint_id from checkpoints c
-    where c.model_id = %(m)s and c.training_step < %(s)s
-      and exists (select 1 from eval_runs x where x.checkpoint_id = c.checkpoint_id and x.is_current
-                  and x.status = 'completed')
-    order by c.training_step desc limit 1)
-"""
+def _is_drop(curve: Curve, effect: float) -> bool:
+    return effect < 0 if curve.higher_is_better else effect > 0
 
 
-def _obs(row: dict) -> Obs:
-    return Obs(checkpoint_id=row["checkpoint_id"], step=row["step"], value=float(row["value"]), n=row["n"],
-               stderr=row["stderr"], metric=row["metric_name"], run_id=row["run_id"],
-               n_examples=int(row["n_examples"] or 0), n_fractional=int(row.get("n_fractional") or 0))
-
-
-def _complete(o: Obs) -> bool:
-    return o.n_examples > 0 and (o.n is None or o.n_examples >= o.n)
-
-
-def load_scores(conn: psycopg.Connection, run_ids: Iterable[str]) -> dict[str, dict[int, float]]:
-    """Per-example scores {run: {example_idx: score}} (score, else is_correct as 0/1)."""
-    ids = list(set(run_ids))
-    out: dict[str, dict[int, float]] = {r: {} for r in ids}
-    if not ids:
-        return out
-    with conn.cursor(row_factory=psycopg.rows.tuple_row) as cur:
-        cur.execute("""select eval_run_id, example_idx,
-                              coalesce(score, case when is_correct then 1.0 when not is_correct then 0.0 end)
-                         from example_results where eval_run_id = any(%s)""", (ids,))
-        for run, idx, score in cur:
-            if score is not None:
-                out[run][idx] = float(score)
+def _flag(curves: Sequence[Curve], cells: list[list[_Cell | None]], family: dict[str, int] | None,
+          alpha: float) -> dict[tuple[int, int], tuple[float, int]]:
+    """{(curve index, point index): (q, family size)} of the cells significant after BH per checkpoint."""
+    by_ck: dict[str, list[tuple[int, _Cell]]] = {}
+    for n, (curve, per) in enumerate(zip(curves, cells)):
+        for cell in per:
+            if cell is not None:
+                by_ck.setdefault(curve.checkpoint_ids[cell.i], []).append((n, cell))
+    out: dict[tuple[int, int], tuple[float, int]] = {}
+    for ck, group in by_ck.items():
+        m = max((family or {}).get(ck, 0), len(group))
+        ps = [c.p for _, c in group]
+        if min(ps) * m >= alpha:  # BH rejects nothing unless the smallest p passes alpha / m
+            continue
+        qs = benjamini_hochberg(ps + [1.0] * (m - len(group)))[:len(group)]
+        for (n, c), q in zip(group, qs):
+            if q is not None and q < alpha and c.effect != 0:
+                out[(n, c.i)] = (q, m)
     return out
 
 
-_PAIR_COUNTS_SQL = """
-select p.a, p.b, bit_count(pa & pb) as n_pairs, bit_count(pa & pb & ~oa & ob) as n01,
-       bit_count(pa & pb & oa & ~ob) as n10
-  from unnest(%s::text[], %s::text[]) as p(a, b)
-  join example_run_stats sa on sa.eval_run_id = p.a
-  join example_run_stats sb on sb.eval_run_id = p.b
-  cross join lateral (select greatest(length(sa.present_bits), length(sb.present_bits)) as len) l
-  cross join lateral (select eval360_pad(sa.present_bits, l.len) pa, eval360_pad(sa.outcome_bits, l.len) oa,
-                             eval360_pad(sb.present_bits, l.len) pb, eval360_pad(sb.outcome_bits, l.len) ob) x
+def _judgements(c: _Cell, q: float, m: int, alpha: float, crit_default: float) -> list[Judgement]:
+    curve, i = c.curve, c.i
+    rows, hib = curve.rows, curve.higher_is_better
+    cur, prev = rows[i], rows[i - 1]
+    v, pv = float(cur["metric_value"]), float(prev["metric_value"])
+    earlier = [float(r["metric_value"]) for r in rows[:i]]
+    best_i = max(range(i), key=lambda k: (earlier[k] if hib else -earlier[k], -k))
+    best = earlier[best_i]
+    good = c.effect if hib else -c.effect
+    pts = _points(c.effect, c.ref, v)
+    below_best = best > v if hib else best < v
+    above_best = v > best if hib else v < best
+    t = c.test
+    method = t.method if t is not None else ("curve_z" if c.n_ref > 1 else "z")
+    if t is None:
+        lo = hi = None
+    else:
+        lo, hi = t.ci_lower, t.ci_upper
+    ref_desc = ("the previous checkpoint" if c.test is not None else
+                f"the curve over {c.n_ref} earlier checkpoints")
+    detail = {
+        "metric": cur.get("metric_name"), "value": v, "step": curve.steps[i], "n": cur.get("n"),
+        "previous": {"checkpoint_id": curve.checkpoint_ids[i - 1], "step": curve.steps[i - 1], "value": pv,
+                     "n": prev.get("n")},
+        "best_so_far": {"checkpoint_id": curve.checkpoint_ids[best_i], "step": curve.steps[best_i], "value": best},
+        "reference": {"kind": "previous_checkpoint" if c.test is not None else "curve", "value": c.ref,
+                      "n_checkpoints": c.n_ref, "run_length": c.run, "run": RUN_NAMES.get(c.run)},
+        "p_value": c.p, "effect": c.effect, "method": method, "n_a": prev.get("n"), "n_b": cur.get("n"),
+        "effect_ci_lower": lo, "effect_ci_upper": hi, "q_value": q, "alpha": alpha, "family_size": m,
+        "effect_points": pts, "higher_is_better": hib,
+        "significance": significance_label(q, c.effect, alpha=alpha),
+    }
+    how = f"{method} vs {ref_desc}, n={cur.get('n')}, p={c.p:.2g}, q={q:.2g} over {m} datasets"
+    what = RUN_NAMES.get(c.run, "")
+    ds, metric = curve.dataset, cur.get("metric_name")
+    out = []
+    if good < 0 and below_best:
+        crit = curve.critical_points if curve.critical_points is not None else crit_default
+        detail["critical_points"] = crit
+        sev = regression_severity(q, pts, crit)
+        tail = "" if c.run == 1 else f" (sustained over {what})"
+        out.append(Judgement("regression", ds, sev,
+                             f"{ds}: {metric} fell to {v:.4g} at step {curve.steps[i]} from {c.ref:.4g} expected "
+                             f"(previous {pv:.4g} at step {curve.steps[i - 1]}), {pts:.1f} points{tail} ({how})",
+                             detail))
+    elif good > 0:
+        out.append(Judgement("improvement", ds, "info",
+                             f"{ds}: {metric} rose to {v:.4g} at step {curve.steps[i]} from {c.ref:.4g} expected "
+                             f"(previous {pv:.4g} at step {curve.steps[i - 1]}), {pts:.1f} points ({how})", detail))
+        if above_best:
+            out.append(Judgement("new_best", ds, "info",
+                                 f"{ds}: new best {metric} {v:.4g} at step {curve.steps[i]}, previous best "
+                                 f"{best:.4g} at step {curve.steps[best_i]} ({how})", detail))
+    return out
+
+
+# ------------------------------------------------------------------ reading the curves of models (one statement)
+
+_CURVES_SQL = """
+select s.model_id, s.checkpoint_id, s.training_step, s.dataset_name, s.eval_run_id, s.metric_name,
+       s.metric_value, s.n, s.stderr, s.is_higher_better, coalesce(s.n_examples, 0) as n_examples,
+       coalesce(s.n_graded, 0) as n_graded, coalesce(s.n_fractional, 0) as n_fractional,
+       bm.critical_drop_points
+  from v_current_scores s
+  left join benchmark_metadata bm on bm.dataset_name = s.dataset_name
+ where s.model_id = any(%s) and s.model_type = 'training' and s.is_scored and s.training_step is not null
+ order by s.model_id, s.dataset_name, s.metric_name, s.training_step, s.checkpoint_id
 """
 
 
-def pair_counts(conn: psycopg.Connection, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
-    """McNemar counts of run pairs from the outcome bits kept by the example triggers (sql/migrations/0002)."""
-    if not pairs:
-        return {}
-    rows = conn.execute(_PAIR_COUNTS_SQL, ([a for a, _ in pairs], [b for _, b in pairs])).fetchall()
-    return {(r["a"], r["b"]): r for r in rows}
+def load_curves(conn: psycopg.Connection, model_ids: Sequence[str]) -> dict[str, tuple[list[Curve], dict[str, int],
+                                                                                     dict[str, int]]]:
+    """{model: (curves, family size per checkpoint, step per checkpoint)}: one read of the scores, one of
+    the paired counts (v_example_pair_stats, through queries.pair_stats)."""
+    from .queries import pair_stats
 
-
-def _enough_common(n_common: int, prev: Obs, cur: Obs) -> bool:
-    return n_common > 0 and n_common >= 0.9 * max(prev.n_examples, cur.n_examples)
-
-
-def compare_many(conn: psycopg.Connection, pairs: list[tuple[Obs, Obs]]) -> list[Comparison]:
-    """The proper test for each (prev, cur): paired on examples when both runs have complete example rows
-    (counts from the outcome bits for 0/1 outcomes, the rows themselves for fractional scores), else unpaired."""
-    out: list[Comparison | None] = [None] * len(pairs)
-    binary, fractional = [], []
-    for i, (prev, cur) in enumerate(pairs):
-        if prev.metric != cur.metric:
-            out[i] = Comparison(None, cur.value - prev.value, "different_metrics", prev.n, cur.n)
-        elif _complete(prev) and _complete(cur) and prev.run_id and cur.run_id:
-            (binary if prev.n_fractional == 0 and cur.n_fractional == 0 else fractional).append(i)
-    counts = pair_counts(conn, [(pairs[i][0].run_id, pairs[i][1].run_id) for i in binary])
-    for i in binary:
-        prev, cur = pairs[i]
-        c = counts.get((prev.run_id, cur.run_id))
-        if c and _enough_common(c["n_pairs"], prev, cur):
-            out[i] = compare_counts(c["n01"], c["n10"], c["n_pairs"])
-    if fractional:
-        scores = load_scores(conn, [o.run_id for i in fractional for o in pairs[i]])
-        for i in fractional:
-            prev, cur = pairs[i]
-            sa, sb = scores[prev.run_id], scores[cur.run_id]
-            common = sorted(set(sa) & set(sb))
-            if _enough_common(len(common), prev, cur):
-                out[i] = compare_paired([sa[k] for k in common], [sb[k] for k in common])
-    return [c if c is not None else compare_unpaired(p, q) for c, (p, q) in zip(out, pairs)]
-
-
-def compare_obs(conn: psycopg.Connection, prev: Obs, cur: Obs) -> Comparison:
-    return compare_many(conn, [(prev, cur)])[0]
-
-
-def checkpoint_cells(conn: psycopg.Connection, checkpoint_id: str) -> tuple[dict | None, list[Cell], int]:
-    """(checkpoint row, cells with comparisons, family size) for a training checkpoint."""
-    ck = conn.execute("""select c.checkpoint_id, c.model_id, c.training_step, m.model_type
-                           from checkpoints c join models m using (model_id) where c.checkpoint_id = %s""",
-                      (checkpoint_id,)).fetchone()
-    if ck is None or ck["training_step"] is None or ck["model_type"] != "training":
-        return ck, [], 0
-    rows = conn.execute(_CELLS_SQL, {"c": checkpoint_id}).fetchall()
-    by_ds: dict[str, dict[str, Any]] = {}
+    rows = conn.execute(_CURVES_SQL, (list(model_ids),)).fetchall()
+    curves: dict[str, dict[tuple[str, str], Curve]] = {}
+    ck_ds: dict[str, dict[str, set[str]]] = {}
+    steps: dict[str, dict[str, int]] = {}
     for r in rows:
-        by_ds.setdefault(r["dataset_name"], {})[r["role"]] = r
-    cells: list[Cell] = []
-    for ds, roles in sorted(by_ds.items()):
-        if "cur" not in roles:
-            continue
-        cells.append(Cell(ds, _obs(roles["cur"]), _obs(roles["prev"]) if "prev" in roles else None,
-                          _obs(roles["best"]) if "best" in roles else None, bool(roles["cur"]["hib"])))
-    tested = [c for c in cells if c.prev is not None]
-    for cell, comp in zip(tested, compare_many(conn, [(c.prev, c.cur) for c in tested])):
-        cell.comparison = comp
-    fam = {r["dataset_name"] for r in conn.execute(
-        _PREV_FAMILY_SQL, {"m": ck["model_id"], "s": ck["training_step"]}).fetchall()}
-    family = fam | {c.dataset for c in cells}
-    return ck, cells, len(family)
+        m = r["model_id"]
+        key = (r["dataset_name"], r["metric_name"])
+        c = curves.setdefault(m, {}).get(key)
+        if c is None:
+            c = curves[m][key] = Curve(r["dataset_name"], [], [], [], bool(r["is_higher_better"]),
+                                       r["critical_drop_points"])
+        c.checkpoint_ids.append(r["checkpoint_id"])
+        c.steps.append(r["training_step"])
+        c.rows.append(r)
+        ck_ds.setdefault(m, {}).setdefault(r["checkpoint_id"], set()).add(r["dataset_name"])
+        steps.setdefault(m, {})[r["checkpoint_id"]] = r["training_step"]
+    want: dict[tuple[str, str], tuple[Curve, int]] = {}
+    for per in curves.values():
+        for c in per.values():
+            for i in range(1, len(c.rows)):
+                a, b = c.rows[i - 1], c.rows[i]
+                if a["n_graded"] and b["n_graded"]:
+                    want[(a["eval_run_id"], b["eval_run_id"])] = (c, i)
+    if want:
+        for k, v in pair_stats(conn, list(want)).items():
+            c, i = want[k]
+            c.pairs[i] = v
+    out = {}
+    for m, per in curves.items():
+        order = sorted(ck_ds[m], key=lambda ck: (steps[m][ck], ck))
+        fam = {}
+        for k, ck in enumerate(order):
+            fam[ck] = len(ck_ds[m][ck] | (ck_ds[m][order[k - 1]] if k else set()))
+        out[m] = (list(per.values()), fam, steps[m])
+    return out
 
 
 # ------------------------------------------------------------------ writing alerts
@@ -463,37 +405,158 @@ def resolve_alert(conn: psycopg.Connection, alert: dict, why: str) -> None:
 
 
 def _reconcile(conn: psycopg.Connection, desired: dict[tuple[str, str, str | None], Judgement],
-               existing: list[dict], meta: dict[str, tuple[str, int | None]], why: str) -> None:
-    """Make the open alerts in scope equal `desired` ((type, checkpoint, dataset) -> judgement)."""
-    # One pass in key order over everything touched: two concurrent re-judgements lock the alert rows in
-    # the same order, so they wait for each other instead of deadlocking.
+               existing: list[dict], meta: dict[str, tuple[str, int | None]], why: str) -> int:
+    """Make the open alerts in scope equal `desired` ((type, checkpoint, dataset) -> judgement). Returns
+    the number of alerts written. Set-based: new alerts and resolutions are a few statements whatever
+    their number; re-opened or changed ones (rare) one by one."""
+    # Key order throughout: two concurrent re-judgements lock the alert rows in the same order, so they
+    # wait for each other instead of deadlocking.
     have = {(a["alert_type"], a["checkpoint_id"], a["dataset_name"]): a for a in existing}
+    fresh: list[tuple[Judgement, str, str, int | None]] = []
+    gone: list[dict] = []
+    changed: list[tuple[Judgement, str, str, int | None]] = []
     for key in sorted(set(desired) | set(have), key=lambda k: (k[0], k[1], k[2] or "")):
         j, a = desired.get(key), have.get(key)
         if j is None:
             if a["resolved_at"] is None:
-                resolve_alert(conn, a, why)
+                gone.append(a)
             continue
         if a is not None and a["resolved_at"] is None and (a["severity"], a["message"]) == (j.severity, j.message):
             continue  # unchanged
         model_id, step = meta[key[1]]
-        raise_alert(conn, j, model_id, key[1], step)
+        (changed if a is not None else fresh).append((j, model_id, key[1], step))
+    for j, model_id, ck, step in changed:
+        raise_alert(conn, j, model_id, ck, step)
+    if gone:
+        _resolve_many(conn, gone, why)
+    if fresh:
+        _raise_many(conn, fresh)
+    return len(changed) + len(gone) + len(fresh)
+
+
+def _raise_many(conn: psycopg.Connection, items: list[tuple[Judgement, str, str, int | None]]) -> None:
+    """Insert new alerts in one statement, their activity in one, their webhook events in one per event."""
+    details = [_json_safe(j.detail) for j, *_ in items]
+    rows = conn.execute(
+        """insert into alerts (alert_type, model_id, checkpoint_id, dataset_name, severity, message, detail)
+           select * from unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::jsonb[])
+           on conflict (alert_type, checkpoint_id, dataset_name) do nothing
+           returning id, created_at, alert_type, checkpoint_id, dataset_name""",
+        ([j.alert_type for j, *_ in items], [m for _, m, _, _ in items], [c for _, _, c, _ in items],
+         [j.dataset for j, *_ in items], [j.severity for j, *_ in items], [j.message for j, *_ in items],
+         [Jsonb(d) for d in details])).fetchall()
+    made = {(r["alert_type"], r["checkpoint_id"], r["dataset_name"]): r for r in rows}
+    new, raced = [], []
+    for (j, m, c, st_), d in zip(items, details):
+        r = made.get((j.alert_type, c, j.dataset))
+        (new if r is not None else raced).append((j, m, c, st_, d, r))
+    for j, m, c, st_, _, _ in raced:  # inserted meanwhile by a concurrent judgement: update it instead
+        raise_alert(conn, j, m, c, st_)
+    if not new:
+        return
+    conn.execute(
+        """insert into activity (event_type, model_id, checkpoint_id, dataset_name, actor, summary, detail)
+           select 'alert', m, c, ds, 'eval360', s, d
+             from unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::jsonb[]) as x(m, c, ds, s, d)""",
+        ([m for _, m, *_ in new], [c for _, _, c, *_ in new], [j.dataset for j, *_ in new],
+         [f"[{j.severity}] {j.alert_type}: {j.message}" for j, *_ in new],
+         [Jsonb({"alert_id": r["id"], "alert_type": j.alert_type, "severity": j.severity})
+          for j, _, _, _, _, r in new]))
+    hooks = conn.execute("select 1 from webhooks where is_active limit 1").fetchone()
+    if hooks:
+        from .webhooks import alert_payload, enqueue
+
+        for j, m, c, st_, d, r in new:
+            if j.alert_type in WEBHOOK_EVENTS:
+                enqueue(conn, j.alert_type, alert_payload(r["id"], j.alert_type, m, c, st_, j.dataset, j.severity,
+                                                          j.message, d, r["created_at"]))
+
+
+def _resolve_many(conn: psycopg.Connection, alerts: list[dict], why: str) -> None:
+    ids = [a["id"] for a in alerts]
+    done = {r["id"] for r in conn.execute(
+        """update alerts set resolved_at = now(), updated_at = now()
+            where id = any(%s) and resolved_at is null returning id""", (ids,)).fetchall()}
+    rows = [a for a in alerts if a["id"] in done]
+    if rows:
+        conn.execute(
+            """insert into activity (event_type, model_id, checkpoint_id, dataset_name, actor, summary, detail)
+               select 'alert_resolved', m, c, ds, 'eval360', s, d
+                 from unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::jsonb[]) as x(m, c, ds, s, d)""",
+            ([a["model_id"] for a in rows], [a["checkpoint_id"] for a in rows], [a["dataset_name"] for a in rows],
+             [f"{a['alert_type']} no longer holds ({why}): {a['message']}" for a in rows],
+             [Jsonb({"alert_id": a["id"], "alert_type": a["alert_type"]}) for a in rows]))
+
+
+def judge_models(conn: psycopg.Connection, model_ids: Sequence[str],
+                 touched: dict[str, set[tuple[str, str]]] | None = None, alpha: float = ALPHA) -> int:
+    """Re-judge the managed alerts of these models, set-based: one read of their curves, the tests in
+    Python, then only the alerts that change are written. `touched`: per model, the (checkpoint, dataset)
+    cells that changed (missing_evaluation and promotion are re-checked around them); None = everything.
+    Returns the number of alerts written (raised, changed or resolved)."""
+    models = sorted(set(model_ids))
+    if not models:
+        return 0
+    data = load_curves(conn, models)
+    crit = critical_points_default()
+    desired: dict[tuple[str, str, str | None], Judgement] = {}
+    meta: dict[str, tuple[str, int | None]] = {}
+    for m, (curves, fam, steps) in data.items():
+        desired.update(judge_curves(curves, fam, alpha=alpha, critical_default=crit))
+        meta.update({ck: (m, st_) for ck, st_ in steps.items()})
+    existing = conn.execute(
+        """select id, alert_type, model_id, checkpoint_id, dataset_name, severity, message, resolved_at
+             from alerts where model_id = any(%s) and alert_type = any(%s)""", (models, list(MANAGED))).fetchall()
+    written = _reconcile(conn, desired, existing, meta, "re-judged with the current data")
+    _missing_and_promotion(conn, models, data, touched)
+    return written
+
+
+def _missing_and_promotion(conn: psycopg.Connection, models: list[str], data: dict,
+                           touched: dict[str, set[tuple[str, str]]] | None) -> None:
+    flags = conn.execute(
+        """select exists (select 1 from suites) as suites,
+                  array(select distinct model_id from alerts where alert_type = %s and model_id = any(%s)) as missing,
+                  exists (select 1 from promotion_rules) as rules""", (MISSING, models)).fetchone()
+    if flags["suites"] or flags["missing"]:
+        suite_of: dict[str, list[str]] = {}
+        if flags["suites"]:
+            for r in conn.execute("select dataset_names from suites").fetchall():
+                for d in r["dataset_names"] or []:
+                    suite_of.setdefault(d, []).extend(r["dataset_names"])
+        for m in models:
+            if touched is None or m in flags["missing"]:
+                ds = {c.dataset for c in data.get(m, ([], {}, {}))[0]} if touched is None else set()
+                ds |= {d for _, d in (touched or {}).get(m, ())}
+                ds |= {r["dataset_name"] for r in conn.execute(
+                    "select distinct dataset_name from alerts where model_id = %s and alert_type = %s "
+                    "and dataset_name is not null", (m, MISSING)).fetchall()}
+            else:
+                ds = {d for _, d in touched.get(m, ())}
+            ds = {x for d in ds for x in [d, *suite_of.get(d, [])]} if suite_of else ds
+            ds = {d for d in ds if d in suite_of or m in flags["missing"]}
+            if ds:
+                reconcile_missing(conn, m, sorted(ds))
+    if flags["rules"]:
+        from .promotion import check_promotion
+
+        for m in models:
+            cks = ({ck for ck, _ in touched.get(m, ())} if touched is not None
+                   else set(data.get(m, ([], {}, {}))[2]))
+            for ck in sorted(cks):
+                check_promotion(conn, ck)
 
 
 def evaluate_checkpoint(conn: psycopg.Connection, checkpoint_id: str, alpha: float = ALPHA) -> list[Judgement]:
-    """Re-judge regression / improvement / new_best of one checkpoint from the stored data."""
-    ck, cells, fam = checkpoint_cells(conn, checkpoint_id)
-    judgements = judge(cells, fam, alpha) if cells else []
-    existing = conn.execute(
-        """select id, alert_type, model_id, checkpoint_id, dataset_name, severity, message, resolved_at
-             from alerts where checkpoint_id = %s and alert_type = any(%s)""",
-        (checkpoint_id, list(MANAGED))).fetchall()
-    if ck is None:
+    """The managed alerts of one checkpoint (its model is re-judged: a checkpoint's alerts depend on the curve)."""
+    row = conn.execute("select model_id from checkpoints where checkpoint_id = %s", (checkpoint_id,)).fetchone()
+    if row is None:
         return []
-    desired = {(j.alert_type, checkpoint_id, j.dataset): j for j in judgements}
-    _reconcile(conn, desired, existing, {checkpoint_id: (ck["model_id"], ck["training_step"])},
-               "re-judged with the current data")
-    return judgements
+    judge_models(conn, [row["model_id"]], {row["model_id"]: set()}, alpha)
+    data = load_curves(conn, [row["model_id"]]).get(row["model_id"])
+    if not data:
+        return []
+    return [j for (t, ck, _), j in judge_curves(data[0], data[1], alpha=alpha).items() if ck == checkpoint_id]
 
 
 # ------------------------------------------------------------------ missing evaluations
@@ -557,57 +620,11 @@ def suite_datasets_with(conn: psycopg.Connection, dataset: str) -> list[str]:
 # ------------------------------------------------------------------ what to re-judge when data changes
 
 
-def affected_checkpoints(conn: psycopg.Connection, model_id: str, checkpoint_id: str, dataset: str,
-                         step: int) -> list[str]:
-    """The checkpoints whose alerts can change when (checkpoint, dataset) changes, in step order."""
-    rows = conn.execute(
-        """select checkpoint_id, training_step from (
-             (select c.checkpoint_id, c.training_step from checkpoints c
-               where c.model_id = %(m)s and c.training_step > %(s)s
-                 and exists (select 1 from eval_runs x where x.checkpoint_id = c.checkpoint_id and x.is_current
-                             and x.status = 'completed')
-               order by c.training_step limit 1)
-             union
-             (select c.checkpoint_id, c.training_step from checkpoints c
-                join eval_runs r on r.checkpoint_id = c.checkpoint_id and r.is_current and r.status = 'completed'
-                                and r.dataset_name = %(d)s
-               where c.model_id = %(m)s and c.training_step > %(s)s order by c.training_step limit 1)
-             union
-             select c.checkpoint_id, c.training_step from alerts a join checkpoints c using (checkpoint_id)
-              where a.model_id = %(m)s and a.dataset_name = %(d)s and a.alert_type = any(%(t)s)
-                and c.training_step > %(s)s
-           ) x order by training_step""",
-        {"m": model_id, "s": step, "d": dataset, "t": list(MANAGED)}).fetchall()
-    return [checkpoint_id] + [r["checkpoint_id"] for r in rows if r["checkpoint_id"] != checkpoint_id]
-
-
 def on_change(conn: psycopg.Connection, model_id: str, checkpoint_id: str, dataset: str,
-              step: int | None, done: set[str] | None = None) -> None:
-    """Re-judge everything a change of (checkpoint, dataset) can affect. Inside the caller's transaction.
-
-    `done`: checkpoints already re-judged in this transaction (a worker batch holding 40 datasets of
-    one checkpoint judges it once, not 40 times).
-    """
-    done = set() if done is None else done
-    if step is not None:
-        for cid in affected_checkpoints(conn, model_id, checkpoint_id, dataset, step):
-            if cid not in done:
-                evaluate_checkpoint(conn, cid)
-                done.add(cid)
-    row = conn.execute(
-        """select (select array_agg(distinct d order by d) from suites, unnest(dataset_names) d
-                    where %(d)s = any(dataset_names)) as suite_ds,
-                  exists (select 1 from alerts where alert_type = %(t)s and model_id = %(m)s
-                          and dataset_name = %(d)s) as has_missing""",
-        {"d": dataset, "m": model_id, "t": MISSING}).fetchone()
-    if row["suite_ds"] or row["has_missing"]:
-        reconcile_missing(conn, model_id, [dataset])
-    others = [d for d in (row["suite_ds"] or []) if d != dataset]
-    if others:
-        reconcile_missing(conn, model_id, others, checkpoint_id)
-    from .promotion import check_promotion
-
-    check_promotion(conn, checkpoint_id)
+              step: int | None = None, done: set[str] | None = None) -> None:
+    """Re-judge everything a change of (checkpoint, dataset) can affect (the model's curves). In the
+    caller's transaction."""
+    judge_models(conn, [model_id], {model_id: {(checkpoint_id, dataset)}})
 
 
 def reevaluate_model(conn: psycopg.Connection, model_id: str) -> int:
@@ -615,17 +632,9 @@ def reevaluate_model(conn: psycopg.Connection, model_id: str) -> int:
 
     The judgement reads the views: the caller has brought the facts up to date (flush_facts), as
     every API request does first, before it takes any lock."""
-    cks = conn.execute("""select checkpoint_id from checkpoints where model_id = %s and training_step is not null
-                          order by training_step""", (model_id,)).fetchall()
-    for r in cks:
-        evaluate_checkpoint(conn, r["checkpoint_id"])
-    ds = [r["dataset_name"] for r in conn.execute(
-        "select distinct dataset_name from eval_runs where model_id = %s", (model_id,)).fetchall()]
-    ds += [r["dataset_name"] for r in conn.execute(
-        "select distinct dataset_name from alerts where model_id = %s and alert_type = %s and dataset_name is not null",
-        (model_id, MISSING)).fetchall()]
-    reconcile_missing(conn, model_id, ds)
-    return len(cks)
+    judge_models(conn, [model_id], None)
+    return conn.execute("select count(*) n from checkpoints where model_id = %s and training_step is not null",
+                        (model_id,)).fetchone()["n"]
 
 
 def rejudge_all(conn: psycopg.Connection) -> int:
@@ -636,7 +645,7 @@ def rejudge_all(conn: psycopg.Connection) -> int:
         "select model_id from models where model_type = 'training' order by model_id").fetchall()]
     for m in models:
         with conn.transaction():
-            reevaluate_model(conn, m)
+            judge_models(conn, [m], None)
     return len(models)
 
 
@@ -671,31 +680,41 @@ def post_result_hook(conn: psycopg.Connection, stored: dict) -> None:
 post_result_hook.is_idle = lambda: not judge_inline()  # type: ignore[attr-defined]
 
 
-def process_rechecks(conn: psycopg.Connection, limit: int = 200) -> int:
-    """Worker step: re-judge queued cells (examples arrived, or a post to heal). Returns the count."""
+def process_rechecks(conn: psycopg.Connection, limit: int = 20000) -> int:
+    """Worker step: take a batch of queued cells (examples arrived, results posted) and re-judge their
+    models set-based (judge_models). Returns the number of queued cells cleared."""
     # The judgement reads the views, which read the facts: bring them up to date first, before this
     # transaction locks queued cells (a writer queueing one of them may hold the facts lock shared).
     # What is written after this flush queues its cell again, so the next round judges it.
     flush_facts(conn)
     with conn.transaction():
         rows = conn.execute(
-            """delete from alert_recheck where (checkpoint_id, dataset_name) in (
-                 select checkpoint_id, dataset_name from alert_recheck order by queued_at
-                  limit %s for update skip locked)
-               returning checkpoint_id, dataset_name""", (limit,)).fetchall()
+            """with q as (
+                 delete from alert_recheck where (checkpoint_id, dataset_name) in (
+                   select checkpoint_id, dataset_name from alert_recheck order by queued_at
+                    limit %s for update skip locked)
+                 returning checkpoint_id, dataset_name)
+               select q.checkpoint_id, q.dataset_name, c.model_id, m.model_type
+                 from q left join checkpoints c using (checkpoint_id) left join models m using (model_id)""",
+            (limit,)).fetchall()
         if not rows:
             return 0
-        cks = {r["checkpoint_id"]: r for r in conn.execute(
-            """select c.checkpoint_id, c.model_id, c.training_step, m.model_type
-                 from checkpoints c join models m using (model_id) where c.checkpoint_id = any(%s)""",
-            ([r["checkpoint_id"] for r in rows],)).fetchall()}
-        done: set[str] = set()
-        for r in sorted(rows, key=lambda r: (r["checkpoint_id"], r["dataset_name"])):
-            ck = cks.get(r["checkpoint_id"])
-            if ck is None or ck["model_type"] != "training":
-                continue
-            on_change(conn, ck["model_id"], ck["checkpoint_id"], r["dataset_name"], ck["training_step"], done)
+        touched: dict[str, set[tuple[str, str]]] = {}
+        for r in rows:
+            if r["model_type"] == "training":
+                touched.setdefault(r["model_id"], set()).add((r["checkpoint_id"], r["dataset_name"]))
+        if touched:
+            judge_models(conn, sorted(touched), touched)
     return len(rows)
+
+
+def backlog(conn: psycopg.Connection) -> dict:
+    """Queued alert checks not judged yet: {pending, lag_s (age of the oldest, 0 when none)}.
+    GET /api/health reports it; the dashboard shows it on the alerts page."""
+    with conn.cursor(row_factory=psycopg.rows.tuple_row) as cur:
+        pending, lag = cur.execute("""select count(*), coalesce(extract(epoch from now() - min(queued_at)), 0)::float8
+                                        from alert_recheck""").fetchone()
+    return {"pending": int(pending), "lag_s": round(float(lag), 3)}
 
 
 def register() -> None:

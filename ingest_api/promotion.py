@@ -29,21 +29,19 @@ from typing import Any
 
 import psycopg
 
-from .alerts import ALPHA, Judgement, Obs, _activity, _obs, compare_many, raise_alert
+from .alerts import ALPHA, Judgement, _activity, raise_alert
 from .errors import ApiError, not_found
-from .stats import benjamini_hochberg
+from .stats import benjamini_hochberg, compare_scores
 
+# The scores the verdict reads: v_current_scores (the view diff and the alerts read), scored runs only.
 _VALUES_SQL = """
-select r.checkpoint_id, c.training_step as step, r.dataset_name, r.eval_run_id as run_id, e.metric_name,
-       e.metric_value as value, coalesce(r.sample_count, e.n_samples) as n, e.stderr,
-       coalesce(s.n_examples, 0) as n_examples, coalesce(s.n_fractional, 0) as n_fractional,
-       coalesce(bm.is_higher_better, true) as hib, bm.category
-  from eval_runs r
-  join checkpoints c on c.checkpoint_id = r.checkpoint_id
-  join eval_results e on e.eval_run_id = r.eval_run_id and e.is_primary and e.metric_value is not null
-  left join example_run_stats s on s.eval_run_id = r.eval_run_id
-  left join benchmark_metadata bm on bm.dataset_name = r.dataset_name
- where r.checkpoint_id = any(%s) and r.is_current and r.status = 'completed'
+select s.checkpoint_id, s.training_step as step, s.dataset_name, s.eval_run_id, s.eval_run_id as run_id,
+       s.metric_name, s.metric_value, s.metric_value as value, s.n, s.stderr,
+       coalesce(s.n_examples, 0) as n_examples, coalesce(s.n_graded, 0) as n_graded,
+       coalesce(s.n_fractional, 0) as n_fractional, s.is_higher_better as hib, bm.category
+  from v_current_scores s
+  left join benchmark_metadata bm on bm.dataset_name = s.dataset_name
+ where s.checkpoint_id = any(%s) and s.is_scored
 """
 
 
@@ -189,24 +187,32 @@ def evaluate_rule(conn: psycopg.Connection, rule: dict, ck: dict, *, cheap_first
         if ref is None:
             add("no_regressions", True, "no earlier checkpoint to compare with", reference=None)
         else:
+            from .queries import pair_stats
+
             rvals = _values(conn, [ref["checkpoint_id"]])[ref["checkpoint_id"]]
-            pairs = [(d, _obs(rvals[d]), _obs(vals[d]), bool(vals[d]["hib"])) for d in common if d in rvals]
-            comps = compare_many(conn, [(a, b) for _, a, b, _ in pairs])
+            pairs = [(d, rvals[d], vals[d], bool(vals[d]["hib"])) for d in common if d in rvals]
+            pst = pair_stats(conn, [(a["eval_run_id"], b["eval_run_id"]) for _, a, b, _ in pairs
+                                    if a["n_graded"] and b["n_graded"]])
+            comps = []
+            for _, a, b, _ in pairs:
+                comps.append(compare_scores(a, b, pst.get((a["eval_run_id"], b["eval_run_id"]))))
             qs = benjamini_hochberg([c.p_value for c in comps])
             worse = []
+            tests = [{"dataset": d, "p_value": comp.p_value, "q_value": q, "method": comp.method, "effect": comp.effect}
+                     for (d, _, _, _), comp, q in zip(pairs, comps, qs)]
             for (d, a, b, hib), comp, q in zip(pairs, comps, qs):
                 bad = comp.effect is not None and (comp.effect < 0 if hib else comp.effect > 0)
                 if q is not None and q < ALPHA and bad:
                     worse.append(d)
                     add("no_regressions", False,
                         f"{d}: significantly worse than step {ref['training_step']} ({how}): "
-                        f"{_fmt(a.value)} → {_fmt(b.value)}, {comp.method}, p={comp.p_value:.2g}, q={q:.2g}",
-                        dataset=d, value=b.value, reference_value=a.value, p_value=comp.p_value, q_value=q,
+                        f"{_fmt(a['value'])} → {_fmt(b['value'])}, {comp.method}, p={comp.p_value:.2g}, q={q:.2g}",
+                        dataset=d, value=b["value"], reference_value=a["value"], p_value=comp.p_value, q_value=q,
                         method=comp.method, reference=ref["checkpoint_id"])
             if not worse:
                 add("no_regressions", True,
                     f"no significant regression vs step {ref['training_step']} ({how}) over {len(pairs)} datasets",
-                    reference=ref["checkpoint_id"], n_datasets=len(pairs))
+                    reference=ref["checkpoint_id"], n_datasets=len(pairs), tests=tests)
     passed = all(c["passed"] is not False for c in conds)
     return {"rule_name": rule["rule_name"], "passed": passed,
             "failures": [c["text"] for c in conds if c["passed"] is False],
@@ -306,4 +312,4 @@ def validate_rule_refs(conn: psycopg.Connection, model_id: str | None, suite_id:
         raise ApiError(422, f"baseline model {baseline_model_id!r} does not exist", field="baseline_model_id")
 
 
-__all__ = ["Obs", "applicable_rules", "check_promotion", "evaluate_rule", "promotion_status", "rule_out"]
+__all__ = ["applicable_rules", "check_promotion", "evaluate_rule", "promotion_status", "rule_out"]

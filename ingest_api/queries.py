@@ -285,10 +285,20 @@ def leaderboard(conn: psycopg.Connection, dataset: str, *, score: ScoreChoice = 
     higher = rows[0]["is_higher_better"] if rows else True
     _with_intervals(rows)
     ties = stats.tie_groups(rows, alpha=alpha, higher_better=higher)
+    # Not testable (issue 14): a row with no n, no examples and no standard error cannot be separated
+    # from its neighbours, so neither it nor they claim is_tied true or false.
+    reasons = [None] * len(rows)
+    for i in range(1, len(rows)):
+        why = stats.not_testable_reason(rows[i - 1], rows[i], stats.compare_scores(rows[i - 1], rows[i]))
+        if why:
+            reasons[i - 1] = reasons[i - 1] or why
+            reasons[i] = why
     board = []
-    for r, t in zip(rows, ties):
+    for r, t, why in zip(rows, ties, reasons):
         cell = _score_cell(r)
         cell.update(t)
+        if why:
+            cell.update({"is_tied": None, "tie_status": "not_testable", "not_testable": why})
         board.append(cell)
     return {"dataset_name": dataset, "score_choice": score, "step": step, "is_higher_better": higher,
             "tie_rule": f"a model ties with its group's leader unless worse at two-sided p < {alpha}",
@@ -462,6 +472,9 @@ def _pair_stats(conn: psycopg.Connection, pairs: Sequence[tuple[str, str]]) -> d
                        ([a for a, _ in frac], [b for _, b in frac])):
             out[(r["eval_run_id_a"], r["eval_run_id_b"])].update(r)
     return out
+
+
+pair_stats = _pair_stats  # public name: the alert judge reads the same paired counts as diff and diagnosis
 
 
 def _flip_examples(conn: psycopg.Connection, pairs: Sequence[tuple[str, str]],
@@ -822,7 +835,7 @@ def diff_checkpoints(conn: psycopg.Connection, checkpoint_a: str, checkpoint_b: 
         tests.append(stats.compare_scores(a, b, pstats.get((a["eval_run_id"], b["eval_run_id"]))))
     qs = stats.benjamini_hochberg([t.p_value if t else None for t in tests])
     out = []
-    summary = {"total": len(names), "improved": 0, "regressed": 0, "unchanged": 0, "missing": 0}
+    summary = {"total": len(names), "improved": 0, "regressed": 0, "unchanged": 0, "missing": 0, "not_testable": 0}
     for d, t, qv in zip(names, tests, qs):
         a, b = side[ca].get(d), side[cb].get(d)
         va = a["metric_value"] if a else None
@@ -839,6 +852,13 @@ def diff_checkpoints(conn: psycopg.Connection, checkpoint_a: str, checkpoint_b: 
             item.update({"significance": "insufficient_data", "p_value": None, "effect_ci_lower": None,
                          "effect_ci_upper": None, "test": None, "direction": "missing"})
             summary["missing"] += 1
+        elif t.p_value is None:  # not testable (issue 14): no significance claimed, the reason said
+            item.update(_test_dict(t))
+            item.pop("effect")
+            item.update({"significance": "insufficient_data", "direction": "not_testable",
+                         "not_testable": stats.not_testable_reason(a, b, t),
+                         "delta_ci_lower": None, "delta_ci_upper": None})
+            summary["not_testable"] += 1
         else:
             item.update(_test_dict(t))
             item.pop("effect")

@@ -60,6 +60,8 @@ class HealthReply(Reply):
     status: str
     database: str
     version: str
+    alerts_pending: Int = Field(None, description="alert checks queued and not judged yet")
+    alerts_lag_s: Num = Field(None, description="age of the oldest queued alert check, in seconds")
 
 
 # ------------------------------------------------------------------ models and checkpoints

@@ -26,14 +26,21 @@ def _two_sided_normal_p(z: float) -> float:
 
 
 def _mcnemar_p(n_wrong_to_right: int, n_discordant: int) -> float:
-    """Exact two-sided McNemar p-value: binomial test of the discordant pairs against 1/2.
+    """Two-sided mid-p McNemar p-value: binomial test of the discordant pairs against 1/2, mid-p.
 
-    For p = 1/2 the distribution is symmetric, so the two-sided p is twice the smaller tail (capped at 1).
+    The exact conditional test is needlessly conservative; the mid-p version keeps its size close
+    to nominal (Fagerland, Lydersen & Laake 2013, BMC Med Res Methodol 13:91). The one McNemar of
+    the project: diff, diagnosis, alerts and promotion all come here.
     """
     if n_discordant == 0:
         return 1.0
     k = min(n_wrong_to_right, n_discordant - n_wrong_to_right)
-    return float(min(1.0, 2.0 * sc.bdtr(k, n_discordant, 0.5)))  # bdtr = binomial cdf
+    # P(X <= k) - P(X = k) / 2 = (P(X <= k) + P(X <= k - 1)) / 2, doubled.
+    lower = float(sc.bdtr(k - 1, n_discordant, 0.5)) if k > 0 else 0.0
+    return float(min(1.0, max(0.0, float(sc.bdtr(k, n_discordant, 0.5)) + lower)))
+
+
+MCNEMAR = "mcnemar_midp"
 
 
 @lru_cache(maxsize=256)
@@ -93,7 +100,7 @@ def two_proportion_test(p_a: float | None, n_a: int | None, p_b: float | None, n
 
 
 def mcnemar_test(a: Sequence[float], b: Sequence[float]) -> TestResult:
-    """Paired test on the same examples: exact McNemar on discordant pairs (0/1 outcomes).
+    """Paired test on the same examples: mid-p McNemar on discordant pairs (0/1 outcomes).
 
     Fractional per-example scores (mean over generations) fall back to a paired t-test on
     the differences, which is what McNemar approximates for 0/1 data.
@@ -113,7 +120,7 @@ def mcnemar_test(a: Sequence[float], b: Sequence[float]) -> TestResult:
         n10 = int(((xa == 1) & (xb == 0)).sum())  # right -> wrong
         k = n01 + n10
         pval = _mcnemar_p(n01, k)
-        method = "mcnemar_exact"
+        method = MCNEMAR
     else:
         if sd == 0:
             pval = 1.0 if diff == 0 else 0.0
@@ -387,7 +394,7 @@ def score_interval_columns(values: Sequence, names: Sequence, ns: Sequence, ci_l
 
 
 def mcnemar_from_counts(n_wrong_to_right: int, n_right_to_wrong: int, n_pairs: int) -> TestResult:
-    """Exact McNemar test from discordant-pair counts; effect = (wrong→right − right→wrong) / n (b − a)."""
+    """Mid-p McNemar test from discordant-pair counts; effect = (wrong→right − right→wrong) / n (b − a)."""
     if not n_pairs:
         return TestResult(None, None, None, None, "insufficient_data", 0, 0)
     b, c = int(n_wrong_to_right), int(n_right_to_wrong)
@@ -397,7 +404,7 @@ def mcnemar_from_counts(n_wrong_to_right: int, n_right_to_wrong: int, n_pairs: i
     # Wald interval of a paired difference of proportions.
     var = ((b + c) / n_pairs - diff * diff) / n_pairs
     half = Z95 * math.sqrt(max(var, 0.0))
-    return TestResult(pval, diff, diff - half, diff + half, "mcnemar_exact", n_pairs, n_pairs)
+    return TestResult(pval, diff, diff - half, diff + half, MCNEMAR, n_pairs, n_pairs)
 
 
 def paired_from_sums(diff_sum: float, diff_sumsq: float, n_pairs: int) -> TestResult:
@@ -431,12 +438,13 @@ def z_test_from_se(v_a: float | None, se_a: float | None, v_b: float | None, se_
 
 
 def compare_scores(a: dict, b: dict, pair: dict | None = None) -> TestResult:
-    """b − a for two score rows: paired test on shared examples when given, else a two-proportion
-    test from counts for proportion metrics with n, else a z-test from standard errors."""
+    """b − a for two score rows: paired test on shared examples when given and usable (pair_is_usable),
+    else a two-proportion test from counts for proportion metrics with n, else a z-test from standard
+    errors. The one comparison of two scores: diff, diagnosis, alerts and promotion call it."""
     va, vb = a.get("metric_value"), b.get("metric_value")
     if va is None or vb is None:
         return TestResult(None, None if va is None or vb is None else vb - va, None, None, "insufficient_data")
-    if pair and pair.get("n_pairs"):
+    if pair_is_usable(pair, a.get("n_examples"), b.get("n_examples")):
         if pair.get("n_fractional"):
             return paired_from_sums(pair["diff_sum"], pair["diff_sumsq"], pair["n_pairs"])
         return mcnemar_from_counts(pair["n_wrong_to_right"], pair["n_right_to_wrong"], pair["n_pairs"])
@@ -495,3 +503,165 @@ def mean_with_se(values: Sequence[float], ses: Sequence[float | None]) -> dict:
         return {"mean": mean, "n_datasets": k, "stderr": None, "ci_lower": None, "ci_upper": None}
     se = math.sqrt(sum(float(s) ** 2 for s in ses)) / k
     return {"mean": mean, "n_datasets": k, "stderr": se, "ci_lower": mean - Z95 * se, "ci_upper": mean + Z95 * se}
+
+
+# ------------------------------------------------------------------ tests against the curve (alerts, simulation)
+
+NOT_TESTABLE_NO_N = "no sample count, no example rows and no standard error on at least one side"
+
+
+def not_testable_reason(a: dict, b: dict, t: TestResult) -> str | None:
+    """Why compare_scores(a, b) has no p-value (None when it has one): the reply says `not_testable`."""
+    if t.p_value is not None:
+        return None
+    if a.get("metric_value") is None or b.get("metric_value") is None:
+        return "a side has no score"
+    if (a.get("metric_name") or "") != (b.get("metric_name") or ""):
+        return "different metrics"
+    return NOT_TESTABLE_NO_N
+
+
+def pair_is_usable(pair: dict | None, n_examples_a: int | None, n_examples_b: int | None) -> bool:
+    """A paired test needs the examples of both runs to (nearly) coincide: at least 90% of the larger
+    run's example rows shared. Partial uploads fall back to the unpaired test until complete."""
+    if not pair or not pair.get("n_pairs"):
+        return False
+    most = max(int(n_examples_a or 0), int(n_examples_b or 0))
+    return int(pair["n_pairs"]) >= 0.9 * most
+
+
+def point_variance(values: np.ndarray, n: np.ndarray, stderr: np.ndarray, proportion: np.ndarray) -> np.ndarray:
+    """Sampling variance of each score: p(1-p)/n for proportions with n (p kept half an example away
+    from 0 and 1), else the posted standard error squared; nan when neither is known."""
+    v = np.asarray(values, dtype=float)
+    n = np.asarray(n, dtype=float)
+    se = np.asarray(stderr, dtype=float)
+    prop = np.asarray(proportion, dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        half = 0.5 / np.where(n > 0, n, np.nan)
+        p = np.clip(v, half, 1 - half)
+        binom = p * (1 - p) / n
+    out = np.where(prop & (n > 0), binom, np.where(se > 0, se * se, np.nan))
+    return out
+
+
+@dataclass(frozen=True)
+class CurveConfig:
+    """The regression rule's reference (docs/alerts.md): a weighted straight line through the `window`
+    checkpoints before the run, evaluated where the run is; runs of 1..max_run checkpoints are scanned
+    and the smallest p-value, Bonferroni-corrected for the number scanned, is the dataset's p."""
+    window: int = 20
+    max_run: int = 3
+    min_trend_points: int = 4  # fewer points than this: a flat (weighted mean) reference
+    # The fitted slope is damped (multiplied by this) before it is carried forward to the run: a
+    # saturating learning curve's average slope over the window exceeds its current slope, and an
+    # undamped line would then predict too high and fake drops (docs/alerts.md, "rising").
+    damping: float = 0.5
+    # Weighted Bonferroni over the run lengths 1, 2, 3 (weights sum to 1): the one-checkpoint test
+    # keeps 60% of the level.
+    run_weights: tuple[float, ...] = (0.6, 0.2, 0.2)
+
+
+CURVE = CurveConfig()
+
+
+def curve_scan(x: Sequence[float], y: Sequence[float], var: Sequence[float],
+               cfg: CurveConfig | None = None, resets: Sequence[int] = ()) -> dict[str, np.ndarray]:
+    """For every point c of one curve (sorted by x) and run length m = 1..max_run: the mean of points
+    c-m+1..c against a reference line fitted (weights 1/var) to the `window` points before the run.
+
+    Returns arrays of shape (T, max_run): effect (run mean - reference), se, z, p (two-sided), n_ref
+    (reference points), ref (the reference level at the run). nan where not testable (no reference
+    point, or an unknown variance inside the run or the window). Vectorised with prefix sums: the
+    worker and the simulation call this same function.
+
+    resets: indices of points where a change was already signalled. A reference window never
+    reaches back past the latest one (the curve is judged against its new level), and a run of 2+
+    points that contains one is not tested again (the change is already reported).
+    """
+    cfg = cfg or CURVE
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    var = np.asarray(var, dtype=float)
+    T = len(x)
+    M = cfg.max_run
+    shape = (T, M)
+    out = {k: np.full(shape, np.nan) for k in ("effect", "se", "z", "p", "ref")}
+    out["n_ref"] = np.zeros(shape, dtype=int)
+    if T < 2:
+        return out
+    # Centre and scale x so the sums keep their precision whatever the step numbers are.
+    span = float(np.nanmax(x) - np.nanmin(x)) or 1.0
+    xs = (x - x[0]) / span * max(T - 1, 1)
+    ok = np.isfinite(var) & (var > 0) & np.isfinite(y)
+    w = np.where(ok, 1.0 / np.where(ok, var, 1.0), 0.0)
+    yv = np.where(ok, y, 0.0)
+    bad = (~ok).astype(float)
+
+    def prefix(a: np.ndarray) -> np.ndarray:
+        return np.concatenate(([0.0], np.cumsum(a)))
+
+    P = {k: prefix(a) for k, a in (("w", w), ("wx", w * xs), ("wxx", w * xs * xs), ("wy", w * yv),
+                                   ("wxy", w * xs * yv), ("c", np.ones(T)), ("bad", bad))}
+    c = np.arange(T)
+    # last_reset[i]: the latest reset strictly before point i (-1 when none).
+    mark = np.full(T, -1)
+    for r in resets:
+        if 0 <= r < T - 1:
+            mark[r + 1] = max(mark[r + 1], r)
+    last_reset = np.maximum.accumulate(mark)
+    for m in range(1, M + 1):
+        r0 = c - m + 1  # run = [r0, c]
+        e = r0  # window = [s, e)
+        s = np.maximum(np.maximum(0, e - cfg.window), last_reset)
+        valid = (r0 >= 1) & ~((m > 1) & (last_reset >= r0))
+        r0c, ec, sc_ = np.clip(r0, 0, T), np.clip(e, 0, T), np.clip(s, 0, T)
+
+        def win(k: str, ec: np.ndarray = ec, sc_: np.ndarray = sc_) -> np.ndarray:
+            return P[k][ec] - P[k][sc_]
+
+        def run(k: str, r0c: np.ndarray = r0c) -> np.ndarray:
+            return P[k][c + 1] - P[k][r0c]
+
+        with np.errstate(divide="ignore", invalid="ignore"):
+            Sw, Swx, Swxx, Swy, Swxy, cnt = (win(k) for k in ("w", "wx", "wxx", "wy", "wxy", "c"))
+            xbar = Swx / Sw
+            ybar = Swy / Sw
+            Sxx = Swxx - Sw * xbar * xbar
+            Sxy = Swxy - Sw * xbar * ybar
+            trend = (cnt >= cfg.min_trend_points) & (Sxx > 1e-12 * np.maximum(Sw, 1e-300))
+            b = cfg.damping * np.where(trend, Sxy / np.where(trend, Sxx, 1.0), 0.0)
+            Rw, Rwx, Rwy = run("w"), run("wx"), run("wy")
+            xr = Rwx / Rw
+            yr = Rwy / Rw
+            ref = ybar + b * (xr - xbar)
+            var_ref = 1.0 / Sw + np.where(trend, cfg.damping ** 2 * (xr - xbar) ** 2 / np.where(trend, Sxx, 1.0),
+                                          0.0)
+            se = np.sqrt(1.0 / Rw + var_ref)
+            eff = yr - ref
+            z = eff / se
+        testable = valid & (cnt >= 1) & (win("bad") == 0) & (run("bad") == 0) & np.isfinite(z)
+        j = m - 1
+        out["effect"][:, j] = np.where(testable, eff, np.nan)
+        out["se"][:, j] = np.where(testable, se, np.nan)
+        out["z"][:, j] = np.where(testable, z, np.nan)
+        out["ref"][:, j] = np.where(testable, ref, np.nan)
+        out["p"][:, j] = np.where(testable, sc.erfc(np.abs(np.where(testable, z, 0.0)) / math.sqrt(2.0)), np.nan)
+        out["n_ref"][:, j] = np.where(testable, cnt, 0).astype(int)
+    return out
+
+
+def scan_p(p_runs: np.ndarray, weights: Sequence[float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per point: (weighted-Bonferroni smallest p over the run lengths scanned, index of that run length).
+
+    The weights of the run lengths that are testable at a point are renormalised to sum to 1, so a
+    point with only the one-checkpoint test keeps the full level. nan where none is testable."""
+    p = np.asarray(p_runs, dtype=float)
+    w = np.asarray(weights if weights is not None else CURVE.run_weights, dtype=float)[:p.shape[1]]
+    fin = np.isfinite(p)
+    wsum = np.sum(np.where(fin, w, 0.0), axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        adj = np.where(fin, p * wsum / w, np.inf)
+    idx = np.argmin(adj, axis=1)
+    best = adj[np.arange(len(p)), idx]
+    return np.where(fin.any(axis=1), np.minimum(1.0, best), np.nan), idx

@@ -114,27 +114,64 @@ def alert_payload(alert_id: int, alert_type: str, model_id: str, checkpoint_id: 
             "text": slack_text(alert_type, severity, model_id, step, message)}
 
 
+def quiet_period_s() -> float:
+    """EVAL360_ALERT_QUIET_S (default 60): a regression event goes out only once its alert has held
+    this long with no new data for its model (0: as soon as the worker runs)."""
+    return max(0.0, _env_float("EVAL360_ALERT_QUIET_S", 60.0))
+
+
 def enqueue(conn: psycopg.Connection, event_type: str, payload: dict) -> int:
-    """Write one outbox row per active webhook subscribed to the event. No network I/O."""
+    """Write one outbox row per active webhook subscribed to the event. No network I/O.
+
+    A regression is due only after the quiet period (quiet_period_s); _claim also holds it back while
+    its model keeps changing and withdraws it if the alert is resolved first."""
+    delay = quiet_period_s() if event_type == "regression" else 0.0
     cur = conn.execute(
-        """insert into webhook_deliveries (webhook_id, event_type, payload)
-           select id, %s, %s from webhooks where is_active and %s = any(events)""",
-        (event_type, Jsonb(payload), event_type))
+        """insert into webhook_deliveries (webhook_id, event_type, payload, next_attempt_at)
+           select id, %s, %s, now() + make_interval(secs => %s) from webhooks where is_active and %s = any(events)""",
+        (event_type, Jsonb(payload), delay, event_type))
+    return cur.rowcount or 0
+
+
+# A first attempt at a regression event waits until its alert has held through the quiet period: the
+# alert is still open and unchanged for quiet seconds, its model has had no new run for quiet seconds,
+# and (with a quiet period) no check of that model is queued for judging.
+_SETTLED = """
+  (d.event_type <> 'regression' or d.n_attempts > 0 or exists (
+     select 1 from alerts a
+      where a.id = (d.payload->>'alert_id')::bigint and a.resolved_at is null
+        and a.updated_at <= now() - make_interval(secs => %(q)s)
+        and not exists (select 1 from eval_runs r where r.model_id = a.model_id
+                          and r.updated_at > now() - make_interval(secs => %(q)s))
+        and (%(q)s = 0 or not exists (select 1 from alert_recheck x join checkpoints c using (checkpoint_id)
+                                        where c.model_id = a.model_id))))
+"""
+
+
+def withdraw_unsettled(conn: psycopg.Connection) -> int:
+    """Withdraw regression events never attempted whose alert is resolved (or gone): they are not sent."""
+    cur = conn.execute(
+        """update webhook_deliveries d set status = 'withdrawn',
+                  last_error = 'alert resolved before its quiet period ended'
+            where d.status = 'pending' and d.event_type = 'regression' and d.n_attempts = 0
+              and not exists (select 1 from alerts a where a.id = (d.payload->>'alert_id')::bigint
+                                and a.resolved_at is null)""")
     return cur.rowcount or 0
 
 
 def _claim(conn: psycopg.Connection, limit: int) -> list[dict]:
     with conn.transaction():
+        withdraw_unsettled(conn)
         return conn.execute(
-            """update webhook_deliveries d set next_attempt_at = now() + make_interval(secs => %s)
+            """update webhook_deliveries d set next_attempt_at = now() + make_interval(secs => %(lease)s)
                  from webhooks w
                 where d.webhook_id = w.id and d.id in (
-                      select id from webhook_deliveries
-                       where status = 'pending' and next_attempt_at <= now()
-                       order by next_attempt_at, id limit %s for update skip locked)
+                      select id from webhook_deliveries d
+                       where status = 'pending' and next_attempt_at <= now() and """ + _SETTLED + """
+                       order by next_attempt_at, id limit %(limit)s for update skip locked)
                returning d.id, d.webhook_id, d.event_type, d.payload, d.n_attempts, d.created_at,
                          w.url, w.secret, w.is_active""",
-            (LEASE_S, limit)).fetchall()
+            {"lease": LEASE_S, "limit": limit, "q": quiet_period_s()}).fetchall()
 
 
 def _send(client: httpx.Client, d: dict) -> tuple[int | None, str | None, float]:

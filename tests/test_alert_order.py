@@ -114,17 +114,16 @@ def test_concurrent_posts_of_one_checkpoint_are_healed_by_the_worker(db):
     """Two posts of one checkpoint committed together cannot see each other's rows; the worker re-judges."""
     import threading
 
-    from ingest_api.alerts import Cell, Obs, compare_unpaired, judge
+    from ingest_api.alerts import Curve, judge_curves
 
     alerts.register()
     prev, cur = {"d1": 0.50, "d2": 0.50, "d3": 0.5, "d4": 0.5}, {"d1": 0.447, "d2": 0.35, "d3": 0.5, "d4": 0.5}
 
     def cells(names):
-        out = []
-        for d in names:
-            a, b = Obs("p", 1000, prev[d], 1000), Obs("c", 2000, cur[d], 1000)
-            out.append(Cell(d, b, a, a, True, compare_unpaired(a, b)))
-        return {j.dataset for j in judge(out, 4) if j.alert_type == "regression"}
+        curves = [Curve(d, ["p", "c"], [1000, 2000], [{"metric_name": "accuracy", "metric_value": v, "n": 1000}
+                                                      for v in (prev[d], cur[d])]) for d in names]
+        got = judge_curves(curves, {"c": 4})
+        return {ds for (t, _, ds) in got if t == "regression"}
 
     # The premise: d1 alone is not significant after correction, d1 next to d2 is.
     assert cells(["d1", "d3", "d4"]) == set() and cells(["d1", "d2", "d3", "d4"]) == {"d1", "d2"}

@@ -132,7 +132,7 @@ def test_diff_shape(client, data):
     body = get(client, "/api/diff?checkpoint_a=alpha__step-1000&checkpoint_b=alpha__step-2000")
     assert set(body["checkpoint_a"]) >= {"checkpoint_id", "model_id", "training_step"}
     assert all({"dataset_name", "score_a", "score_b", "delta", "significance"} <= set(d) for d in body["datasets"])
-    assert set(body["summary"]) == {"total", "improved", "regressed", "unchanged", "missing"}
+    assert set(body["summary"]) == {"total", "improved", "regressed", "unchanged", "missing", "not_testable"}
 
 
 def test_eval_run_endpoints(client, data, ingest_headers):

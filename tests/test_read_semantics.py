@@ -132,8 +132,9 @@ def test_diagnosis_gaps_tests_and_correction(client, data, ingest_headers):
     # gsm8k: paired, exact McNemar on the shared examples
     n01 = int((~base & model).sum())
     n10 = int((base & ~model).sum())
-    p_g = st.binomtest(n01, n01 + n10, 0.5).pvalue
-    assert g["test"] == "mcnemar_exact" and g["p_value"] == pytest.approx(p_g)
+    k = min(n01, n10)
+    p_g = min(1.0, 2 * (st.binom.cdf(k, n01 + n10, 0.5) - 0.5 * st.binom.pmf(k, n01 + n10, 0.5)))  # mid-p McNemar
+    assert g["test"] == "mcnemar_midp" and g["p_value"] == pytest.approx(p_g)
     assert (g["baseline_model_id"], g["baseline_best"], g["gap"]) == ("gpt-4o", 0.58, pytest.approx(0.02))
     # The earlier dashboard's keys: baseline_model is the display name, sample_count is n.
     assert g["baseline_model"] == "GPT-4O" and g["sample_count"] == g["n"] == 100
@@ -177,18 +178,19 @@ def test_diff_with_flips_and_corrected_significance(client, data, ingest_headers
     body = get(client, "/api/diff?checkpoint_a=alpha__step-1000&checkpoint_b=alpha__step-2000")
     by = {d["dataset_name"]: d for d in body["datasets"]}
     g = by["gsm8k"]
-    assert g["test"] == "mcnemar_exact" and (g["n_wrong_to_right"], g["n_right_to_wrong"]) == (3, 2)
+    assert g["test"] == "mcnemar_midp" and (g["n_wrong_to_right"], g["n_right_to_wrong"]) == (3, 2)
     assert [(f["example_idx"], f["flip"]) for f in g["flips"]] == [
         (1, "right_to_wrong"), (2, "wrong_to_right"), (3, "wrong_to_right"), (5, "wrong_to_right"),
         (7, "right_to_wrong")]
-    p_g = st.binomtest(3, 5, 0.5).pvalue
+    p_g = 2 * (st.binom.cdf(2, 5, 0.5) - 0.5 * st.binom.pmf(2, 5, 0.5))  # mid-p McNemar
     p_m = chi2_p(400, 1000, 450, 1000)
     assert g["p_value"] == pytest.approx(p_g) and by["mmlu"]["p_value"] == pytest.approx(p_m)
     qs = bh([p_g, p_m])
     assert (g["q_value"], by["mmlu"]["q_value"]) == pytest.approx(tuple(qs))
     assert g["delta"] == pytest.approx(0.1) and by["ifeval"]["direction"] == "missing"
     assert body["summary"] == {"total": 3, "improved": 1 if qs[1] < 0.05 else 0,
-                               "regressed": 0, "unchanged": 1 if qs[1] < 0.05 else 2, "missing": 1}
+                               "regressed": 0, "unchanged": 1 if qs[1] < 0.05 else 2, "missing": 1,
+                               "not_testable": 0}
     capped = get(client, "/api/diff?checkpoint_a=alpha__step-1000&checkpoint_b=alpha__step-2000&flips_limit=2")
     assert len(next(d for d in capped["datasets"] if d["dataset_name"] == "gsm8k")["flips"]) == 2
 

@@ -23,6 +23,7 @@ def _judge_alerts_inline(monkeypatch):
     """These tests check the rules as each result arrives: judge in the ingest transaction
     (the default queues the judgement for the worker; tests/test_alert_deferred.py covers that)."""
     monkeypatch.setenv("EVAL360_ALERTS_INLINE", "1")
+    monkeypatch.setenv("EVAL360_ALERT_QUIET_S", "0")  # deliver regressions at once (the quiet period has its test)
 
 
 SECRET = "s3cret-s3cret-s3cret-0123456789"
@@ -207,6 +208,7 @@ def test_dead_receiver_never_slows_ingest(client, db, ingest_headers, admin_head
         _regression(client, ingest_headers)
         assert connects == []  # the ingest path opened no connection at all
         monkeypatch.undo()
+        monkeypatch.setenv("EVAL360_ALERT_QUIET_S", "0")  # undo() dropped it too
         rows = q(db, "select status, n_attempts from webhook_deliveries")
         assert len(rows) == 2 and all(r == {"status": "pending", "n_attempts": 0} for r in rows)
         assert q(db, "select count(*) n from alerts where alert_type = 'regression'")[0]["n"] == 1

@@ -50,7 +50,7 @@ def get_checkpoint(
                   "metric_name": "accuracy", "n_a": 100, "n_b": 100, "ci_a": [0.4, 0.6], "ci_b": [0.5, 0.69],
                   "eval_run_id_a": "run-1", "eval_run_id_b": "run-2", "is_higher_better": True,
                   "direction": "unchanged", "effect_ci_lower": 0.01, "effect_ci_upper": 0.19, "n_paired": 100,
-                  "test": "mcnemar_exact", "p_value": 0.04, "q_value": 0.08, "delta_ci_lower": 0.01,
+                  "test": "mcnemar_midp", "p_value": 0.04, "q_value": 0.08, "delta_ci_lower": 0.01,
                   "delta_ci_upper": 0.19, "n_right_to_wrong": 2, "n_wrong_to_right": 12,
                   "flips": [{"example_idx": 3, "flip": "wrong_to_right"}]}],
     "summary": {"total": 1, "improved": 0, "regressed": 0, "unchanged": 1, "missing": 0}}))

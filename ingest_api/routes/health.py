@@ -15,6 +15,7 @@ from psycopg_pool import PoolTimeout
 
 from .. import __version__
 from .. import replies as R
+from ..alerts import backlog
 from ..credentials import CredentialSource, is_auth_failure
 from ..db import checkout, release
 from ..deps import DbGate, QueueTimeout
@@ -25,10 +26,10 @@ router = APIRouter(prefix="/api", tags=["health"])
 _MESSAGES = {"unreachable": "database unreachable",
              "auth_failed": "database refused the credentials (authentication failed; refreshing did not help)"}
 _direct_lock = threading.Lock()
-_direct_cache: dict[int, tuple[float, str]] = {}
+_direct_cache: dict[int, tuple[float, tuple[str, dict | None]]] = {}
 
 
-def _direct_probe(source: CredentialSource) -> str:
+def _direct_probe(source: CredentialSource) -> tuple[str, dict | None]:
     """A connection of its own, outside the pool (the pool is busy): does the database answer?
     One at a time per process, and remembered for a second."""
     with _direct_lock:
@@ -37,33 +38,39 @@ def _direct_probe(source: CredentialSource) -> str:
             return hit[1]
         try:
             with source.connect(connect_timeout=3, autocommit=True) as conn:
-                conn.execute("select 1")
-            state = "ok"
+                state = ("ok", backlog(conn))
         except psycopg.OperationalError as exc:
-            state = "auth_failed" if is_auth_failure(exc) else "unreachable"
+            state = ("auth_failed" if is_auth_failure(exc) else "unreachable"), None
         _direct_cache[id(source)] = (time.monotonic(), state)
         return state
 
 
-async def _probe(gate: DbGate, source: CredentialSource) -> str:
-    """ok | auth_failed | unreachable."""
-    if gate.saturated and time.monotonic() - gate.last_ok < 2.0:
-        return "ok"  # requests are queued and got connections a moment ago: busy, and reachable
+async def _probe(gate: DbGate, source: CredentialSource) -> tuple[str, dict | None]:
+    """(ok | auth_failed | unreachable, the alert backlog when the database answered)."""
+    if gate.saturated:
+        # requests are queued: ask on a connection of its own rather than queue behind them
+        return await anyio.to_thread.run_sync(_direct_probe, source)
     try:
         # A short wait for a slot: a long queue means saturation, not an unreachable database.
         async with gate.slot(timeout=1.0):
             with anyio.CancelScope(shield=True):
                 conn = await gate.run(functools.partial(checkout, gate.pool, flush=False, timeout=2.0))
-                await gate.run(release, gate.pool, conn)
-        return "ok"
+                failure: BaseException | None = None
+                try:
+                    queued = await gate.run(backlog, conn)
+                except BaseException as exc:
+                    failure = exc
+                    raise
+                finally:
+                    await gate.run(release, gate.pool, conn, failure)
+        return "ok", queued
     except QueueTimeout:
-        if time.monotonic() - gate.last_ok < 5.0:
-            return "ok"  # requests got connections a moment ago: busy, and reachable
+        pass  # busy: the direct probe below tells busy from unreachable
     except PoolTimeout:
         if source.last_connect in ("auth_failed", "unreachable"):
-            return source.last_connect
+            return source.last_connect, None
     except psycopg.OperationalError as exc:
-        return "auth_failed" if is_auth_failure(exc) or source.auth_failed else "unreachable"
+        return ("auth_failed" if is_auth_failure(exc) or source.auth_failed else "unreachable"), None
     return await anyio.to_thread.run_sync(_direct_probe, source)
 
 
@@ -73,9 +80,12 @@ async def health(request: Request):
     it is unreachable (`database: "unreachable"`) or refuses the credentials (`"auth_failed"`)."""
     gate: DbGate = request.app.state.db_gate
     source: CredentialSource = request.app.state.credentials
-    state = await _probe(gate, source)
+    state, queued = await _probe(gate, source)
+    # The alert judge's backlog (issue 14): queued checks and the age of the oldest, so "no alerts" can be
+    # told from "not judged yet". Null when the database could not be asked.
     info = {"database": state, "saturated": gate.saturated, "pool": gate.stats(), "credentials": source.state(),
-            "version": __version__}
+            "version": __version__, "alerts_pending": queued["pending"] if queued else None,
+            "alerts_lag_s": queued["lag_s"] if queued else None}
     if state == "ok":
         return JSONResponse({"ok": True, "status": "ok", **info})
     message = _MESSAGES[state]

@@ -111,7 +111,7 @@ def get_model_scores(
                              "interval_method": "bootstrap", "is_higher_better": True,
                              "checkpoint_id": "k2-think-v2__step-100000", "training_step": 100000,
                              "baseline_best": 0.77, "baseline_model": "GPT-4o", "baseline_model_id": "gpt-4o",
-                             "gap": 0.04, "significance": "likely_noise", "test": "mcnemar_exact", "p_value": 0.69,
+                             "gap": 0.04, "significance": "likely_noise", "test": "mcnemar_midp", "p_value": 0.69,
                              "effect": 0.04, "effect_ci_lower": -0.1, "effect_ci_upper": 0.17,
                              "q_value": 0.83, "trend": "up_slow",
                              "trend_detail": {"label": "up_slow", "n_points": 5, "slope_per_1k_steps": 0.001,
