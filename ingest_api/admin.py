@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from . import alerts as A
 from . import netguard
+from .activity import record_event
 from .errors import ApiError, not_found
 from .promotion import check_promotion, rule_out, validate_rule_refs
 from .webhooks import DEFAULT_EVENTS, EVENTS, webhook_out
@@ -135,7 +136,7 @@ class AckIn(BaseModel):
 
 def record(conn: psycopg.Connection, event_type: str, summary: str, detail: dict, *, actor: str = "admin",
            model_id: str | None = None, checkpoint_id: str | None = None, dataset: str | None = None) -> None:
-    A._activity(conn, event_type, model_id, checkpoint_id, dataset, summary, detail, actor=actor)
+    record_event(conn, event_type, model_id, checkpoint_id, dataset, summary, detail, actor=actor)
 
 
 # ------------------------------------------------------------------ suites and benchmark metadata
@@ -447,7 +448,7 @@ def acknowledge_alert(conn: psycopg.Connection, alert_id: int, by: str, note: st
         row = conn.execute(
             """update alerts set is_acknowledged = true, acknowledged_by = %s, acknowledged_at = now(),
                       updated_at = now() where id = %s returning *""", (by, alert_id)).fetchone()
-        A._activity(conn, "acknowledgement", row["model_id"], row["checkpoint_id"], row["dataset_name"],
+        record_event(conn, "acknowledgement", row["model_id"], row["checkpoint_id"], row["dataset_name"],
                     f"{by} acknowledged {row['alert_type']} alert {alert_id}: {row['message']}",
                     {"alert_id": alert_id, "alert_type": row["alert_type"], "note": note}, actor=by)
     return {"ok": True, "alert_id": alert_id, "acknowledged": True, "acknowledged_by": row["acknowledged_by"],

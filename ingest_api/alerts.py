@@ -40,13 +40,14 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
 from . import metrics as M
+from .activity import json_safe
+from .alert_store import ALPHA, WEBHOOK_EVENTS, Judgement, raise_alert
 from .db import flush_facts
 from .stats import (
     CURVE,
@@ -60,16 +61,15 @@ from .stats import (
     scan_p,
     significance_label,
 )
+from .webhooks import alert_payload, enqueue
 
 log = logging.getLogger("eval360.alerts")
 
-ALPHA = 0.05
 STRONG = ALPHA / 10  # "strong evidence" for a critical regression
 MANAGED = ("regression", "improvement", "new_best")
 MISSING = "missing_evaluation"
 ALL_TYPES = (*MANAGED, "promotion_ready", MISSING)
 SEVERITIES = ("critical", "warning", "info")
-WEBHOOK_EVENTS = ("regression", "improvement", "new_best", "promotion_ready")
 RUN_NAMES = {1: "this checkpoint", 2: "the last 2 checkpoints", 3: "the last 3 checkpoints"}
 
 
@@ -98,15 +98,6 @@ class Curve:
     critical_points: float | None = None
     # pairs[i]: paired counts of point i-1 -> i (v_example_pair_stats row), when both have example rows
     pairs: dict[int, dict] = field(default_factory=dict)
-
-
-@dataclass
-class Judgement:
-    alert_type: str
-    dataset: str | None
-    severity: str
-    message: str
-    detail: dict = field(default_factory=dict)
 
 
 def _points(effect: float, ref: float, cur: float) -> float:
@@ -336,74 +327,6 @@ def load_curves(conn: psycopg.Connection, model_ids: Sequence[str]) -> dict[str,
 # ------------------------------------------------------------------ writing alerts
 
 
-def _activity(conn: psycopg.Connection, event_type: str, model_id: str | None, checkpoint_id: str | None,
-              dataset: str | None, summary: str, detail: dict, actor: str = "eval360") -> None:
-    conn.execute(
-        """insert into activity (event_type, model_id, checkpoint_id, dataset_name, actor, summary, detail)
-           values (%s, %s, %s, %s, %s, %s, %s)""",
-        (event_type, model_id, checkpoint_id, dataset, actor, summary, Jsonb(_json_safe(detail))),
-    )
-
-
-def _json_safe(v: Any) -> Any:
-    if isinstance(v, float):
-        return v if math.isfinite(v) else None
-    if isinstance(v, dict):
-        return {str(k): _json_safe(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_json_safe(x) for x in v]
-    if isinstance(v, (np.floating, np.integer)):
-        return _json_safe(v.item())
-    return v
-
-
-def raise_alert(conn: psycopg.Connection, j: Judgement, model_id: str, checkpoint_id: str,
-                training_step: int | None) -> tuple[int, str]:
-    """Insert, re-open or refresh one alert. Returns (alert id, 'new' | 'reopened' | 'open')."""
-    detail = _json_safe(j.detail)
-    row = conn.execute(
-        """insert into alerts (alert_type, model_id, checkpoint_id, dataset_name, severity, message, detail)
-           values (%s, %s, %s, %s, %s, %s, %s)
-           on conflict (alert_type, checkpoint_id, dataset_name) do nothing
-           returning id, created_at""",
-        (j.alert_type, model_id, checkpoint_id, j.dataset, j.severity, j.message, Jsonb(detail)),
-    ).fetchone()
-    if row is not None:
-        _activity(conn, "alert", model_id, checkpoint_id, j.dataset, f"[{j.severity}] {j.alert_type}: {j.message}",
-                  {"alert_id": row["id"], "alert_type": j.alert_type, "severity": j.severity})
-        if j.alert_type in WEBHOOK_EVENTS:
-            from .webhooks import alert_payload, enqueue
-
-            enqueue(conn, j.alert_type, alert_payload(
-                row["id"], j.alert_type, model_id, checkpoint_id, training_step, j.dataset, j.severity, j.message,
-                detail, row["created_at"]))
-        return row["id"], "new"
-    old = conn.execute(
-        """update alerts a set severity = %s, message = %s, detail = %s, resolved_at = null,
-                  updated_at = now()
-             from (select id, resolved_at from alerts
-                    where alert_type = %s and checkpoint_id = %s and dataset_name is not distinct from %s
-                    for update) o
-            where a.id = o.id
-           returning a.id, o.resolved_at as was_resolved""",
-        (j.severity, j.message, Jsonb(detail), j.alert_type, checkpoint_id, j.dataset),
-    ).fetchone()
-    if old["was_resolved"] is not None:
-        _activity(conn, "alert_reopened", model_id, checkpoint_id, j.dataset,
-                  f"[{j.severity}] {j.alert_type} holds again: {j.message}",
-                  {"alert_id": old["id"], "alert_type": j.alert_type, "severity": j.severity})
-        return old["id"], "reopened"
-    return old["id"], "open"
-
-
-def resolve_alert(conn: psycopg.Connection, alert: dict, why: str) -> None:
-    conn.execute("update alerts set resolved_at = now(), updated_at = now() where id = %s and resolved_at is null",
-                 (alert["id"],))
-    _activity(conn, "alert_resolved", alert["model_id"], alert["checkpoint_id"], alert["dataset_name"],
-              f"{alert['alert_type']} no longer holds ({why}): {alert['message']}",
-              {"alert_id": alert["id"], "alert_type": alert["alert_type"]})
-
-
 def _reconcile(conn: psycopg.Connection, desired: dict[tuple[str, str, str | None], Judgement],
                existing: list[dict], meta: dict[str, tuple[str, int | None]], why: str) -> int:
     """Make the open alerts in scope equal `desired` ((type, checkpoint, dataset) -> judgement). Returns
@@ -436,7 +359,7 @@ def _reconcile(conn: psycopg.Connection, desired: dict[tuple[str, str, str | Non
 
 def _raise_many(conn: psycopg.Connection, items: list[tuple[Judgement, str, str, int | None]]) -> None:
     """Insert new alerts in one statement, their activity in one, their webhook events in one per event."""
-    details = [_json_safe(j.detail) for j, *_ in items]
+    details = [json_safe(j.detail) for j, *_ in items]
     rows = conn.execute(
         """insert into alerts (alert_type, model_id, checkpoint_id, dataset_name, severity, message, detail)
            select * from unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::jsonb[])
@@ -464,8 +387,6 @@ def _raise_many(conn: psycopg.Connection, items: list[tuple[Judgement, str, str,
           for j, _, _, _, _, r in new]))
     hooks = conn.execute("select 1 from webhooks where is_active limit 1").fetchone()
     if hooks:
-        from .webhooks import alert_payload, enqueue
-
         for j, m, c, st_, d, r in new:
             if j.alert_type in WEBHOOK_EVENTS:
                 enqueue(conn, j.alert_type, alert_payload(r["id"], j.alert_type, m, c, st_, j.dataset, j.severity,

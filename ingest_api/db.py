@@ -238,6 +238,10 @@ def _files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("*.sql") if p.is_file())
 
 
+class MigrationChanged(RuntimeError):
+    """An applied migration file's checksum differs from the one recorded when it was applied."""
+
+
 def migrate(url: str, sql_dir: Path = SQL_DIR) -> list[str]:
     """Apply new numbered migrations, then re-create every view. Safe to run concurrently.
 
@@ -262,8 +266,11 @@ def migrate(url: str, sql_dir: Path = SQL_DIR) -> list[str]:
                 digest = hashlib.sha256(text.encode()).hexdigest()
                 if path.name in done:
                     if done[path.name] != digest:
-                        log.warning("migration %s changed after it was applied; migrations are append-only",
-                                    path.name)
+                        # The database keeps what the file said when it was applied: running on would
+                        # leave it silently different from the files. Migrations are append-only.
+                        raise MigrationChanged(
+                            f"migration {path.name} changed after it was applied to this database; migrations "
+                            "are append-only: restore the file as it was and put the change in a new migration")
                     continue
                 with conn.transaction():
                     conn.execute(text)

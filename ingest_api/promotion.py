@@ -29,7 +29,8 @@ from typing import Any
 
 import psycopg
 
-from .alerts import ALPHA, Judgement, _activity, raise_alert
+from .activity import record_event
+from .alert_store import ALPHA, Judgement, raise_alert
 from .errors import ApiError, not_found
 from .stats import benjamini_hochberg, compare_scores
 
@@ -291,7 +292,7 @@ def check_promotion(conn: psycopg.Connection, checkpoint_id: str) -> bool:
         return False
     names = ", ".join(v["rule_name"] for v in verdicts)
     msg = f"step {ck['training_step']} passes its promotion rules ({names})"
-    _activity(conn, "promotion", ck["model_id"], checkpoint_id, None, msg,
+    record_event(conn, "promotion", ck["model_id"], checkpoint_id, None, msg,
               {"rules": [v["rule_name"] for v in verdicts]})
     raise_alert(conn, Judgement("promotion_ready", None, "info", msg,
                                 {"rules": [{"rule_name": v["rule_name"], "conditions": v["conditions"]}

@@ -10,7 +10,7 @@ from psycopg.rows import dict_row
 from ingest_api import alerts
 from ingest_api.ingest import store_eval_result
 from ingest_api.schemas import EvalResultIn
-from ingest_api.webhooks import run_worker
+from ingest_api.worker import run_worker
 from tests.conftest import q, truncate_all
 from tests.test_alert_support import alert_keys, open_alerts, paired_outcomes, post, post_examples, result
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ingest_api.webhooks import run_worker
+from ingest_api.worker import run_worker
 from tests.conftest import q
 from tests.test_alert_support import alert_keys, open_alerts, paired_outcomes, post, post_examples
 

@@ -97,3 +97,37 @@ def test_every_view_file_has_a_grain_header():
     for p in Path(SQL_DIR / "views").glob("*.sql"):
         head = p.read_text().lstrip().splitlines()[0].lower()
         assert head.startswith("--") and "grain" in p.read_text().lower()[:600], p.name
+
+
+def test_an_applied_migration_that_changed_is_refused_naming_the_file(fresh_database, tmp_path):
+    """Migrations are append-only: a database whose applied file now reads differently is not migrated on."""
+    import shutil
+
+    from ingest_api.db import MigrationChanged
+
+    url = fresh_database()
+    sql_dir = tmp_path / "sql"
+    shutil.copytree(SQL_DIR, sql_dir)
+    migrate(url, sql_dir)
+    first = sorted((sql_dir / "migrations").glob("*.sql"))[0]
+    first.write_text(first.read_text() + "\n-- edited after it was applied\n")
+    with pytest.raises(MigrationChanged, match=first.name):
+        migrate(url, sql_dir)
+
+
+def test_eval360_migrate_exits_non_zero_on_a_changed_migration(fresh_database, monkeypatch, capsys, tmp_path):
+    import shutil
+
+    from ingest_api import cli, db
+
+    url = fresh_database()
+    sql_dir = tmp_path / "sql"
+    shutil.copytree(SQL_DIR, sql_dir)
+    migrate(url, sql_dir)
+    last = sorted((sql_dir / "migrations").glob("*.sql"))[-1]
+    last.write_text(last.read_text().replace("create", "CREATE", 1))
+    real = db.migrate
+    monkeypatch.setattr(db, "migrate", lambda u, *a, **k: real(u, sql_dir))
+    monkeypatch.setenv("DATABASE_URL", url)
+    assert cli.main(["migrate"]) == 2
+    assert last.name in capsys.readouterr().err

@@ -13,7 +13,8 @@ import pytest
 from psycopg.rows import dict_row
 
 from ingest_api import netguard
-from ingest_api.webhooks import deliver_due, run_worker
+from ingest_api.webhooks import deliver_due
+from ingest_api.worker import run_worker
 from tests.conftest import q
 from tests.test_webhooks import FAST, Receiver, _register, _regression
 
@@ -29,6 +30,7 @@ def guarded(monkeypatch):
 @pytest.fixture(autouse=True)
 def _judge_alerts_inline(monkeypatch):
     monkeypatch.setenv("EVAL360_ALERTS_INLINE", "1")
+    monkeypatch.setenv("EVAL360_ALERT_QUIET_S", "0")  # regression webhooks due at once (the quiet period has its test)
 
 
 @pytest.mark.parametrize("url, kind", [

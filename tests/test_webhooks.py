@@ -13,7 +13,8 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from ingest_api.webhooks import SIGNATURE_HEADER, DeliveryConfig, backoff_delay, deliver_due, run_worker
+from ingest_api.webhooks import SIGNATURE_HEADER, DeliveryConfig, backoff_delay, deliver_due
+from ingest_api.worker import run_worker
 from tests.conftest import q
 from tests.test_alert_support import post
 
