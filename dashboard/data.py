@@ -384,6 +384,13 @@ def activity(url: str, model_id: str | None = None, event_type: str | None = Non
     return {"events": rows, "total": total, "limit": limit, "offset": offset}
 
 
+def alert_backlog(url: str) -> dict:
+    """Alert checks queued and not judged yet (not cached: the worker drains them without other writes)."""
+    from ingest_api.alerts import backlog
+
+    return _call(url, backlog)
+
+
 def acknowledge(url: str, alert_id: int, by: str, note: str | None = None) -> dict:
     """Acknowledge through the admin API's own function (the caller has checked the admin token)."""
     return acknowledge_many(url, [alert_id], by, note)[0]

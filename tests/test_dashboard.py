@@ -450,6 +450,18 @@ def test_activity_feed_and_alert_filters(seeded):
     assert "No activity" in all_text(at)
 
 
+def test_alerts_page_says_when_the_judge_has_a_backlog(env, seeded):
+    with psycopg.connect(env, autocommit=True) as c:
+        c.execute("delete from alert_recheck")
+    assert "catching up" not in all_text(render("activity"))  # nothing queued: no banner
+    with psycopg.connect(env, autocommit=True) as c:
+        c.execute("""insert into alert_recheck (checkpoint_id, dataset_name, queued_at)
+                     select checkpoint_id, 'queued-ds', now() - interval '90 seconds' from checkpoints""")
+        n = c.execute("select count(*) from alert_recheck").fetchone()[0]
+    text = all_text(render("activity"))
+    assert f"{n:,} checks queued" in text and "catching up" in text
+
+
 # ------------------------------------------------------------------ SQL
 
 

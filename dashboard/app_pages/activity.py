@@ -30,6 +30,12 @@ st.title("Activity & alerts")
 models = [m["model_id"] for m in load(data.list_models, url, what="models")]
 view = url_tabs({"alerts": "Alerts", "feed": "Activity feed"}, param="view", key="act_view")
 
+backlog = load(data.alert_backlog, url, what="the alert backlog")
+if backlog["pending"]:
+    # "No alerts" and "not judged yet" must look different (issue 14).
+    st.info(f"The alert judge is catching up: {backlog['pending']:,} checks queued, the oldest "
+            f"{backlog['lag_s']:,.0f} s ago. Alerts for recent results may still appear.", icon=":material/hourglass_top:")
+
 WINDOWS = {"all": "all time", "1h": "last hour", "6h": "last 6 hours", "24h": "last 24 hours", "7d": "last 7 days",
            "30d": "last 30 days", "since": "since a date"}
 HOURS = {"1h": 1, "6h": 6, "24h": 24, "7d": 24 * 7, "30d": 24 * 30}
