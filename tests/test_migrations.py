@@ -109,7 +109,7 @@ def test_an_applied_migration_that_changed_is_refused_naming_the_file(fresh_data
     sql_dir = tmp_path / "sql"
     shutil.copytree(SQL_DIR, sql_dir)
     migrate(url, sql_dir)
-    first = sorted((sql_dir / "migrations").glob("*.sql"))[0]
+    first = min((sql_dir / "migrations").glob("*.sql"))
     first.write_text(first.read_text() + "\n-- edited after it was applied\n")
     with pytest.raises(MigrationChanged, match=first.name):
         migrate(url, sql_dir)
@@ -124,7 +124,7 @@ def test_eval360_migrate_exits_non_zero_on_a_changed_migration(fresh_database, m
     sql_dir = tmp_path / "sql"
     shutil.copytree(SQL_DIR, sql_dir)
     migrate(url, sql_dir)
-    last = sorted((sql_dir / "migrations").glob("*.sql"))[-1]
+    last = max((sql_dir / "migrations").glob("*.sql"))
     last.write_text(last.read_text().replace("create", "CREATE", 1))
     real = db.migrate
     monkeypatch.setattr(db, "migrate", lambda u, *a, **k: real(u, sql_dir))
