@@ -323,38 +323,13 @@ def slices_across_runs(url: str, run_ids: tuple[str, ...], dimension: str = "top
 def alerts(url: str, model_id: str | None = None, status: str = "open", severity: str | None = None,
            alert_type: str | None = None, acknowledged: bool | None = None, limit: int = 200, offset: int = 0,
            since: Any = None, checkpoint_id: str | None = None) -> dict:
-    """Alerts newest first, one page (limit/offset) of all that match; `since`: created at or after it.
-
-    Without `since` this is the admin API's own list_alerts; with it, the same columns and filters plus
-    the time window (the API has no time filter yet)."""
+    """Alerts newest first, one page (limit/offset) of all that match; `since`: created at or after it
+    (the admin API's own list_alerts)."""
     from ingest_api import admin
 
-    if since is None:
-        return _call(url, admin.list_alerts, model_id=model_id, status=status, severity=severity,
-                     alert_type=alert_type, acknowledged=acknowledged, checkpoint_id=checkpoint_id, limit=limit,
-                     offset=offset)
-    where = ["a.created_at >= %(since)s"]
-    params: dict[str, Any] = {"since": since, "limit": limit, "offset": offset}
-    for col, key, val in (("a.model_id", "m", model_id), ("a.alert_type", "t", alert_type),
-                          ("a.severity", "s", severity), ("a.checkpoint_id", "c", checkpoint_id)):
-        if val is not None:
-            where.append(f"{col} = %({key})s")
-            params[key] = val
-    if acknowledged is not None:
-        where.append("a.is_acknowledged = %(ack)s")
-        params["ack"] = acknowledged
-    if status == "open":
-        where.append("a.resolved_at is null")
-    elif status == "resolved":
-        where.append("a.resolved_at is not null")
-    cond = " and ".join(where)
-    with connection(url) as conn:
-        total = conn.execute(f"select count(*) n from alerts a where {cond}", params).fetchone()["n"]
-        rows = conn.execute(
-            f"""select {admin.ALERT_COLS} from alerts a left join checkpoints c on c.checkpoint_id = a.checkpoint_id
-                 where {cond} order by a.created_at desc, a.id desc limit %(limit)s offset %(offset)s""",
-            params).fetchall()
-    return {"alerts": rows, "total": total, "limit": limit, "offset": offset, "status": status}
+    return _call(url, admin.list_alerts, model_id=model_id, status=status, severity=severity,
+                 alert_type=alert_type, acknowledged=acknowledged, checkpoint_id=checkpoint_id, limit=limit,
+                 offset=offset, since=since)
 
 
 @versioned
@@ -363,25 +338,8 @@ def activity(url: str, model_id: str | None = None, event_type: str | None = Non
     """The activity feed newest first, one page of all events that match; `since`: at or after it."""
     from ingest_api import admin
 
-    if since is None:
-        return _call(url, admin.list_activity, model_id=model_id, event_type=event_type, limit=limit,
-                     offset=offset)
-    where = ["created_at >= %(since)s"]
-    params: dict[str, Any] = {"since": since, "limit": limit, "offset": offset}
-    if model_id is not None:
-        where.append("(model_id = %(m)s or (model_id is null and detail->>'model_id' = %(m)s))")
-        params["m"] = model_id
-    if event_type is not None:
-        where.append("event_type = %(e)s")
-        params["e"] = event_type
-    cond = " and ".join(where)
-    with connection(url) as conn:
-        total = conn.execute(f"select count(*) n from activity where {cond}", params).fetchone()["n"]
-        rows = conn.execute(
-            f"""select id, event_type, model_id, checkpoint_id, dataset_name, actor, summary, detail, created_at
-                  from activity where {cond} order by created_at desc, id desc limit %(limit)s offset %(offset)s""",
-            params).fetchall()
-    return {"events": rows, "total": total, "limit": limit, "offset": offset}
+    return _call(url, admin.list_activity, model_id=model_id, event_type=event_type, limit=limit,
+                 offset=offset, since=since)
 
 
 def alert_backlog(url: str) -> dict:

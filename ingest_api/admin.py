@@ -413,9 +413,13 @@ ALERT_COLS = """a.id, a.alert_type, a.model_id, a.checkpoint_id, a.dataset_name,
 def list_alerts(conn: psycopg.Connection, *, model_id: str | None = None, alert_type: str | None = None,
                 severity: str | None = None, acknowledged: bool | None = None, checkpoint_id: str | None = None,
                 dataset_name: str | None = None, status: str = "open", limit: int = 100,
-                offset: int = 0) -> dict:
+                offset: int = 0, since: Any = None) -> dict:
+    """Alerts newest first, one page of all that match; `since`: raised at or after that time."""
     where = ["true"]
     params: dict[str, Any] = {"limit": limit, "offset": offset}
+    if since is not None:
+        where.append("a.created_at >= %(since)s")
+        params["since"] = since
     for col, key, val in (("a.model_id", "m", model_id), ("a.alert_type", "t", alert_type),
                           ("a.severity", "s", severity), ("a.checkpoint_id", "c", checkpoint_id),
                           ("a.dataset_name", "d", dataset_name)):
@@ -456,9 +460,13 @@ def acknowledge_alert(conn: psycopg.Connection, alert_id: int, by: str, note: st
 
 
 def list_activity(conn: psycopg.Connection, *, model_id: str | None = None, event_type: str | None = None,
-                  limit: int = 50, offset: int = 0, before_id: int | None = None) -> dict:
+                  limit: int = 50, offset: int = 0, before_id: int | None = None, since: Any = None) -> dict:
+    """Activity events newest first, one page of all that match; `since`: at or after that time."""
     where = ["true"]
     params: dict[str, Any] = {"limit": limit, "offset": offset}
+    if since is not None:
+        where.append("created_at >= %(since)s")
+        params["since"] = since
     if model_id is not None:
         # Deletions of a model are kept with model_id null (activity cascades with its model).
         where.append("(model_id = %(m)s or (model_id is null and detail->>'model_id' = %(m)s))")

@@ -62,11 +62,14 @@ _DETAIL_SQL = """case when al.id is not null and jsonb_typeof(al.detail->'value'
 
 
 def activity(conn: psycopg.Connection, *, model_id: str | None = None, event_type: str | None = None,
-             limit: int = 50, offset: int = 0, before_id: int | None = None) -> dict:
+             limit: int = 50, offset: int = 0, before_id: int | None = None, since: Any = None) -> dict:
     """The activity feed with the earlier dashboard's event types (`event_type`), the stored kind
     (`kind`) and, on alert events, `detail.delta`. `event_type` filters on either vocabulary."""
     where = ["true"]
     params: dict[str, Any] = {"limit": limit, "offset": offset}
+    if since is not None:
+        where.append("a.created_at >= %(since)s")
+        params["since"] = since
     if model_id is not None:
         # Deletions of a model are kept with model_id null (activity cascades with its model).
         where.append("(a.model_id = %(m)s or (a.model_id is null and a.detail->>'model_id' = %(m)s))")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import psycopg
 import pytest
 
+from tests.conftest import q
 from tests.test_alert_support import post
 
 
@@ -86,3 +90,23 @@ def test_filter_by_model_and_pagination(client, db, ingest_headers):
     assert _events(client, model_id="nobody") == []
     for bad in ({"limit": 0}, {"limit": 1000}, {"offset": -1}, {"before_id": "x"}):
         assert client.get("/api/activity", params=bad).status_code == 422
+
+
+def test_alerts_and_feed_filter_by_a_time_window(client, db, ingest_headers):
+    """`since` ("what happened overnight"): only what came at or after that time."""
+    for s, v in ((1000, 0.7), (2000, 0.7), (3000, 0.55)):
+        post(client, ingest_headers, "k2", s, "gsm8k", v)
+    alerts = client.get("/api/alerts", params={"status": "all"}).json()["alerts"]
+    assert alerts and _events(client, limit=200)
+    # Everything moved a day back, then a window of the last hour: nothing; the last two days: everything.
+    with psycopg.connect(db, autocommit=True) as c:
+        c.execute("update alerts set created_at = created_at - interval '1 day'")
+        c.execute("update activity set created_at = created_at - interval '1 day'")
+    now = q(db, "select now() as t")[0]["t"]
+    hour_ago, two_days_ago = (now - timedelta(hours=h) for h in (1, 48))
+    assert client.get("/api/alerts", params={"status": "all", "since": hour_ago.isoformat()}).json()["alerts"] == []
+    assert _events(client, since=hour_ago.isoformat()) == []
+    assert len(client.get("/api/alerts", params={"status": "all", "since": two_days_ago.isoformat()})
+               .json()["alerts"]) == len(alerts)
+    assert len(_events(client, since=two_days_ago.isoformat(), limit=200)) == len(_events(client, limit=200))
+    assert client.get("/api/alerts", params={"since": "yesterday"}).status_code == 422

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -25,9 +26,10 @@ def get_activity(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     before_id: Annotated[int | None, Query(ge=1, le=2**62, description="page after this event id")] = None,
+    since: Annotated[datetime | None, Query(description="only events at or after this time (ISO 8601)")] = None,
 ) -> dict:
     """Activity events, newest first (filters: model_id, event_type; pages: limit + offset or before_id).
     `event_type` uses the earlier dashboard's names where one exists, `kind` is the stored kind;
     alert events carry `detail.delta` (new value − previous checkpoint's)."""
     return compat.activity(conn, model_id=model_id, event_type=event_type, limit=limit, offset=offset,
-                              before_id=before_id)
+                              before_id=before_id, since=since)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Path, Query
@@ -35,11 +36,12 @@ def get_alerts(
         description="open (default): conditions that hold on the current data; resolved: no longer hold")] = "open",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    since: Annotated[datetime | None, Query(description="only alerts raised at or after this time (ISO 8601)")] = None,
 ) -> dict:
-    """Alerts, newest first; filters: model, type, severity, acknowledged, checkpoint, dataset, status."""
+    """Alerts, newest first; filters: model, type, severity, acknowledged, checkpoint, dataset, status, since."""
     return core.list_alerts(conn, model_id=model_id, alert_type=type or alert_type, severity=severity,
                             acknowledged=acknowledged, checkpoint_id=checkpoint_id, dataset_name=dataset_name,
-                            status=status, limit=limit, offset=offset)
+                            status=status, limit=limit, offset=offset, since=since)
 
 
 @router.post("/alerts/{alert_id}/acknowledge", **typed(R.AckReply))
