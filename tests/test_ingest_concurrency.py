@@ -34,7 +34,8 @@ def live_server(app):
         time.sleep(0.05)
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
-    t.join(10)
+    t.join(60)  # a server left running would drain the facts of later tests in the background
+    assert not t.is_alive(), "the test server did not stop"
 
 
 def test_eight_threads_same_checkpoint_one_copy(live_server, db):
