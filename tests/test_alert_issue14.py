@@ -133,3 +133,40 @@ def test_diff_alert_and_promotion_report_one_p_value(client, db, ingest_headers,
     method = "mcnemar_midp" if with_examples else "two_proportion_z"
     assert d["datasets"][0]["test"] == alert[0]["detail"]["method"] == cond[0]["method"] == method
     assert p_diff == pytest.approx(p_alert, rel=1e-12) and p_diff == pytest.approx(p_prom, rel=1e-12)
+
+
+def test_the_shuffled_noise_load_sends_no_webhook_for_an_alert_later_resolved(client, db, ingest_headers,
+                                                                             admin_headers, monkeypatch):
+    """Issue 14 §3 on a whole load, not a constructed pair: pure noise (3 models x 12 checkpoints x 8
+    datasets, n = 500) posted in shuffled order raises regression alerts that later checkpoints resolve.
+    Delivery runs after the load (as the quiet period makes it do in production): every regression
+    webhook sent is of an alert still open, and the transient ones were withdrawn, not sent."""
+    monkeypatch.setenv("EVAL360_ALERTS_INLINE", "1")
+    monkeypatch.setenv("EVAL360_ALERT_QUIET_S", "0")
+    rng = np.random.default_rng(1414)
+    rows = []
+    for m in ("n1", "n2", "n3"):
+        acc = rng.uniform(0.3, 0.8, 8)
+        for c in range(12):
+            vals = rng.binomial(500, acc) / 500
+            rows += [(m, (c + 1) * 1000, f"ds{d}", float(vals[d])) for d in range(8)]
+    with Receiver() as rx:
+        _register(client, admin_headers, rx.url, events=["regression"])
+        for i in rng.permutation(len(rows)):
+            m, step, d, v = rows[i]
+            post(client, ingest_headers, m, step, d, v, n=500)
+        with psycopg.connect(db, row_factory=dict_row, autocommit=True) as conn:
+            report = deliver_due(conn, FAST)
+        sent = list(rx.requests)
+    deliveries = q(db, "select d.status, d.payload from webhook_deliveries d")
+    withdrawn = [r for r in deliveries if r["status"] == "withdrawn"]
+    assert withdrawn, "the shuffled noise load raised no transient regression, so this test shows nothing"
+    still_open = {(a["checkpoint_id"], a["dataset_name"]) for a in open_alerts(client, type="regression")}
+    delivered = [(r["payload"]["checkpoint_id"], r["payload"]["dataset_name"])
+                 for r in deliveries if r["status"] == "delivered"]
+    assert len(sent) == len(delivered) == report["delivered"]
+    assert set(delivered) <= still_open, "a webhook went out for an alert that did not last"
+    resolved = q(db, "select checkpoint_id, dataset_name from alerts where alert_type = 'regression' "
+                     "and resolved_at is not null")
+    assert resolved, "no regression alert was resolved by a late checkpoint"
+    assert not {(r["checkpoint_id"], r["dataset_name"]) for r in resolved} & set(delivered)
