@@ -7,7 +7,9 @@ server, time from navigation to the page's main element being visible, per page.
 cold:  a new browser session opens the page's URL after the database's change counter was advanced
        (`select nextval('eval360_data_version')`), so every cached read misses and is queried again
        (the server process is running, as in production).
-warm:  a new browser session opens the same URL again (the server's caches hold the data).
+warm:  the same URL opened again in a new tab of a browser profile that has opened it before (the
+       server's caches hold the data, the browser's cache holds Streamlit's scripts: a person opening
+       a link again). Each tab is a new Streamlit session that runs the page's script.
 page-to-page: in one session, a click on the sidebar link of the next page until its main element
        shows (Streamlit's in-app navigation; the data cached).
 Main element: the Observatory heatmap, Model detail's promotion verdict, the leaderboard chart, the
@@ -69,11 +71,15 @@ def _visible(page, name: str, timeout: float = 30_000) -> None:
     page.locator(sel).first.wait_for(state="visible", timeout=timeout)
 
 
-def _timed_open(browser, base: str, name: str, params: dict) -> float:
-    """Seconds from navigation to the main element; nan when it did not show within the timeout."""
+def _timed_open(browser, base: str, name: str, params: dict, ctx=None) -> float:
+    """Seconds from navigation to the main element; nan when it did not show within the timeout.
+    Without `ctx`, in a new browser profile (nothing cached by the browser); with one, in a new tab of
+    that profile (the browser's HTTP cache holds Streamlit's scripts, as when a person opens a link again)."""
     from playwright.sync_api import TimeoutError as PwTimeout
 
-    ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+    own = ctx is None
+    if own:
+        ctx = browser.new_context(viewport={"width": 1440, "height": 900})
     page = ctx.new_page()
     try:
         t0 = time.perf_counter()
@@ -84,7 +90,9 @@ def _timed_open(browser, base: str, name: str, params: dict) -> float:
         print(f"  {name}: main element not visible within the timeout", flush=True)
         return float("nan")
     finally:
-        ctx.close()
+        page.close()
+        if own:
+            ctx.close()
 
 
 def _med(xs: list[float]) -> float:
@@ -132,7 +140,10 @@ def run(url: str, repeat: int) -> list[dict]:
                 for name, params in pages:
                     conn.execute("select nextval('eval360_data_version')")  # every cached read is now stale
                     res[name]["cold"].append(_timed_open(browser, base, name, params))
-                    res[name]["warm"].append(_timed_open(browser, base, name, params))
+                    profile = browser.new_context(viewport={"width": 1440, "height": 900})
+                    _timed_open(browser, base, name, params, profile)  # this profile has now seen the page
+                    res[name]["warm"].append(_timed_open(browser, base, name, params, profile))
+                    profile.close()
                 # Page to page: one session, sidebar clicks in order (data cached by the runs above).
                 ctx = browser.new_context(viewport={"width": 1440, "height": 900})
                 page = ctx.new_page()
