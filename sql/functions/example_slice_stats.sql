@@ -1,26 +1,9 @@
--- 0012: per-run slice counts, kept by triggers (example analytics across training, issue 17).
---
--- A slice trend (one model × dataset, every checkpoint × slice value) grouped the example rows of
--- ~100 runs on every request: ~125,000 rows, 200+ ms at LLM360 scale (docs/views.md, bench_items.py).
--- example_slice_stats holds those counts per run × dimension × slice value (the rows of
+-- example_slice_stats: per-run slice counts (run × dimension × slice value: the rows of
 -- v_example_slices), kept by statement triggers on example_results in the writing transaction, as
--- example_run_stats is (0002): a slice trend then reads ~100 × (slice values) rows.
-
-create table example_slice_stats (
-  eval_run_id  text not null references eval_runs on delete cascade,
-  dimension    text not null check (dimension in ('topic', 'difficulty', 'subtask')),
-  slice        text not null,                     -- 'unspecified' for a missing label
-  n_examples   bigint not null default 0,
-  n_correct    bigint not null default 0,         -- is_correct, else score >= 0.5
-  n_graded     bigint not null default 0,         -- rows with a score
-  score_sum    double precision not null default 0,
-  score_sumsq  double precision not null default 0,
-  n_fractional bigint not null default 0,         -- scores strictly between 0 and 1
-  primary key (eval_run_id, dimension, slice)
-);
+-- example_run_stats is. Re-applied by every `eval360 migrate`.
 
 -- The counts of a set of example rows per run × dimension × slice (rows: a transition table's rows).
-create function eval360_slice_counts(p_runs text[], p_ok boolean[], p_score float8[], p_topic text[],
+create or replace function eval360_slice_counts(p_runs text[], p_ok boolean[], p_score float8[], p_topic text[],
                                      p_difficulty text[], p_subtask text[])
 returns table (eval_run_id text, dimension text, slice text, n bigint, nc bigint, ng bigint, ss float8,
                sq float8, nf bigint)
@@ -38,7 +21,7 @@ $$;
 
 -- Add (p_sign 1) or subtract (p_sign -1) counts; rows left with no example are removed.
 -- Rows are locked in key order, so concurrent writers of the same run never deadlock here.
-create function eval360_slice_apply(p_sign integer, p_runs text[], p_ok boolean[], p_score float8[],
+create or replace function eval360_slice_apply(p_sign integer, p_runs text[], p_ok boolean[], p_score float8[],
                                     p_topic text[], p_difficulty text[], p_subtask text[])
 returns void language plpgsql as $$
 begin
@@ -64,7 +47,7 @@ begin
   end if;
 end $$;
 
-create function example_slice_stats_ins() returns trigger language plpgsql as $$
+create or replace function example_slice_stats_ins() returns trigger language plpgsql as $$
 begin
   perform eval360_slice_apply(1, array_agg(eval_run_id), array_agg(coalesce(is_correct, score >= 0.5)),
                               array_agg(score), array_agg(topic), array_agg(difficulty), array_agg(subtask))
@@ -72,7 +55,7 @@ begin
   return null;
 end $$;
 
-create function example_slice_stats_del() returns trigger language plpgsql as $$
+create or replace function example_slice_stats_del() returns trigger language plpgsql as $$
 begin
   perform eval360_slice_apply(-1, array_agg(eval_run_id), array_agg(coalesce(is_correct, score >= 0.5)),
                               array_agg(score), array_agg(topic), array_agg(difficulty), array_agg(subtask))
@@ -80,7 +63,7 @@ begin
   return null;
 end $$;
 
-create function example_slice_stats_upd() returns trigger language plpgsql as $$
+create or replace function example_slice_stats_upd() returns trigger language plpgsql as $$
 begin
   perform eval360_slice_apply(-1, array_agg(eval_run_id), array_agg(coalesce(is_correct, score >= 0.5)),
                               array_agg(score), array_agg(topic), array_agg(difficulty), array_agg(subtask))
@@ -91,17 +74,17 @@ begin
   return null;
 end $$;
 
-create trigger example_results_slices_ins after insert on example_results
+create or replace trigger example_results_slices_ins after insert on example_results
   referencing new table as new_rows for each statement execute function example_slice_stats_ins();
-create trigger example_results_slices_del after delete on example_results
+create or replace trigger example_results_slices_del after delete on example_results
   referencing old table as old_rows for each statement execute function example_slice_stats_del();
-create trigger example_results_slices_upd after update on example_results
+create or replace trigger example_results_slices_upd after update on example_results
   referencing old table as old_rows new table as new_rows for each statement
   execute function example_slice_stats_upd();
 
 -- Re-derive every row from example_results: after a bulk load that bypassed the triggers
 -- (session_replication_role = replica), like eval360_rebuild_read_facts() for the other facts.
-create function eval360_rebuild_slice_stats() returns void language plpgsql as $$
+create or replace function eval360_rebuild_slice_stats() returns void language plpgsql as $$
 begin
   delete from example_slice_stats;
   insert into example_slice_stats (eval_run_id, dimension, slice, n_examples, n_correct, n_graded, score_sum,
@@ -115,6 +98,3 @@ begin
                               ('subtask', coalesce(e.subtask, 'unspecified'))) d(dimension, slice)
    group by 1, 2, 3;
 end $$;
-
--- Rows stored before this migration.
-select eval360_rebuild_slice_stats();
