@@ -1,7 +1,10 @@
 -- score_facts: one row per current eval run with its primary score, re-derived by score_facts_refresh()
 -- from the base tables. Writes through eval360_store_results queue their runs in facts_pending (drained by
--- eval360_flush_facts, facts_flush.sql); any other writer (SQL by hand, admin updates, deletes) gets the
--- refresh from the statement triggers below. Re-applied by every `eval360 migrate`.
+-- eval360_flush_facts, 40_facts.sql); any other writer (SQL by hand, admin updates, deletes) gets the
+-- refresh from statement triggers on eval_runs and eval_results (they stand aside while
+-- eval360.defer_facts is on: inside eval360_store_results, which queues the facts itself), and on
+-- models and checkpoints (40_facts.sql). The triggers: 90_triggers.sql.
+-- Re-applied by every `eval360 migrate`.
 
 -- Re-derive the facts of the given runs from the base tables (insert, update or delete).
 create or replace function score_facts_refresh(ids text[]) returns void language plpgsql as $$
@@ -54,62 +57,3 @@ begin
   end if;
   return null;
 end $$;
-
--- Statement triggers fire even when their statement changed no row. The store function runs its
--- model / checkpoint / benchmark statements for every batch, mostly changing nothing: these
--- triggers now return at once when there is nothing to do.
-create or replace function score_facts_from_models() returns trigger language plpgsql as $$
-begin
-  if not exists (select 1 from new_rows) then
-    return null;
-  end if;
-  perform score_facts_refresh(array(
-    select r.eval_run_id from eval_runs r
-      join new_rows n on n.model_id = r.model_id
-      join old_rows o on o.model_id = n.model_id
-     where r.is_current and n.model_type is distinct from o.model_type));
-  return null;
-end $$;
-
-create or replace function score_facts_from_checkpoints() returns trigger language plpgsql as $$
-begin
-  if not exists (select 1 from new_rows) then
-    return null;
-  end if;
-  perform score_facts_refresh(array(
-    select r.eval_run_id from eval_runs r
-      join new_rows n on n.checkpoint_id = r.checkpoint_id
-      join old_rows o on o.checkpoint_id = n.checkpoint_id
-     where r.is_current and n.training_step is distinct from o.training_step));
-  return null;
-end $$;
-
--- The statement triggers of eval_runs / eval_results stand aside while eval360.defer_facts
--- is on (inside eval360_store_results, which queues the facts itself): a WHEN clause spares the
--- trigger call altogether.
-create or replace trigger eval_runs_facts_ins after insert on eval_runs referencing new table as new_rows
-  for each statement when (current_setting('eval360.defer_facts', true) is distinct from 'on')
-  execute function score_facts_from_changed();
-create or replace trigger eval_runs_facts_upd after update on eval_runs referencing new table as new_rows
-  for each statement when (current_setting('eval360.defer_facts', true) is distinct from 'on')
-  execute function score_facts_from_changed();
-create or replace trigger eval_results_facts_ins after insert on eval_results referencing new table as new_rows
-  for each statement when (current_setting('eval360.defer_facts', true) is distinct from 'on')
-  execute function score_facts_from_changed();
-create or replace trigger eval_results_facts_upd after update on eval_results referencing new table as new_rows
-  for each statement when (current_setting('eval360.defer_facts', true) is distinct from 'on')
-  execute function score_facts_from_changed();
-create or replace trigger eval_results_facts_del after delete on eval_results referencing old table as old_rows
-  for each statement when (current_setting('eval360.defer_facts', true) is distinct from 'on')
-  execute function score_facts_from_changed();
-
--- score_facts carries a checkpoint's training_step and nothing else of the checkpoint: an update of
--- its path, metadata or tags (every backfilled result merges its source path into the metadata)
--- must not re-derive the facts of all its runs.
-create or replace trigger checkpoints_facts_upd after update on checkpoints
-  referencing new table as new_rows old table as old_rows for each statement
-  execute function score_facts_from_checkpoints();
-
-create or replace trigger models_facts_upd after update on models
-  referencing new table as new_rows old table as old_rows for each statement
-  execute function score_facts_from_models();

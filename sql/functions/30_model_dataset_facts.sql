@@ -1,5 +1,7 @@
 -- model_dataset_facts: per model × dataset, its newest, latest scored and best scored run, kept by
--- triggers on score_facts and benchmark_metadata. Re-applied by every `eval360 migrate`.
+-- triggers on score_facts (and on benchmark_metadata, a dataset's direction: 40_facts.sql); the
+-- triggers: 90_triggers.sql.
+-- Re-applied by every `eval360 migrate`.
 
 -- Concurrent writers of the same model × dataset (two checkpoints of one model posted at once) are
 -- serialised: both would otherwise delete and re-insert the same fact row and collide on its key.
@@ -61,27 +63,3 @@ begin
     array(select dataset_name from new_rows union all select dataset_name from old_rows));
   return null;
 end $$;
-
-create or replace function model_dataset_facts_from_benchmarks() returns trigger language plpgsql as $$
-begin
-  if not exists (select 1 from new_rows) then
-    return null;
-  end if;
-  perform model_dataset_facts_refresh(array(select d.model_id from model_dataset_facts d join new_rows n
-                                              on n.dataset_name = d.dataset_name),
-                                      array(select d.dataset_name from model_dataset_facts d join new_rows n
-                                              on n.dataset_name = d.dataset_name));
-  return null;
-end $$;
-
-create or replace trigger score_facts_mdf_ins after insert on score_facts
-  referencing new table as new_rows for each statement execute function model_dataset_facts_from_new();
-create or replace trigger score_facts_mdf_upd after update on score_facts
-  referencing new table as new_rows old table as old_rows for each statement
-  execute function model_dataset_facts_from_upd();
-create or replace trigger score_facts_mdf_del after delete on score_facts
-  referencing old table as old_rows for each statement execute function model_dataset_facts_from_old();
-create or replace trigger benchmark_metadata_mdf_ins after insert on benchmark_metadata
-  referencing new table as new_rows for each statement execute function model_dataset_facts_from_benchmarks();
-create or replace trigger benchmark_metadata_mdf_upd after update on benchmark_metadata
-  referencing new table as new_rows for each statement execute function model_dataset_facts_from_benchmarks();

@@ -1,5 +1,6 @@
 -- alert_recheck: example rows arriving for a run queue its (checkpoint, dataset) for the worker's
--- re-judgement (they turn an unpaired test into a paired one). Re-applied by every `eval360 migrate`.
+-- re-judgement (they turn an unpaired test into a paired one). The trigger: 90_triggers.sql.
+-- Re-applied by every `eval360 migrate`.
 
 create or replace function alert_recheck_examples() returns trigger language plpgsql as $$
 begin
@@ -10,6 +11,3 @@ begin
   on conflict (checkpoint_id, dataset_name) do nothing;
   return null;
 end $$;
-
-create or replace trigger example_results_alert_recheck after insert on example_results
-  referencing new table as new_rows for each statement execute function alert_recheck_examples();
