@@ -199,3 +199,29 @@ def test_functions_and_triggers_are_re_applied_by_every_run_and_unchanged_when_t
             "select proname from pg_proc where pronamespace = current_schema()::regnamespace "
             "and has_function_privilege('eval360_reader', oid, 'execute') order by 1")]
     assert callable_by_reader == ["eval360_pad"]
+
+
+def test_a_second_migrate_does_not_wait_for_writers_and_restores_a_disabled_trigger(fresh_database):
+    """Re-applying sql/functions/ leaves a trigger that is already as listed alone: a run that changes
+    nothing takes no lock on the tables, so it does not wait for a write in flight (a service restarting
+    while others write). A trigger someone disabled is enabled again."""
+    url = fresh_database()
+    migrate(url)
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute("alter table example_results disable trigger example_results_slices_ins")
+    migrate(url)
+    with psycopg.connect(url) as c:
+        assert c.execute("select tgenabled from pg_trigger where tgname = 'example_results_slices_ins'"
+                         ).fetchone()[0] == "O"
+
+    writer = psycopg.connect(url)
+    done = threading.Event()
+    try:
+        writer.execute("lock table example_results, eval_runs, models, score_facts in row exclusive mode")
+        t = threading.Thread(target=lambda: (migrate(url), done.set()), daemon=True)
+        t.start()
+        assert done.wait(60), "migrate waited for a writer's transaction"
+    finally:
+        writer.rollback()
+        writer.close()
+    t.join(60)

@@ -5,9 +5,9 @@
 --
 -- All are AFTER … FOR EACH STATEMENT triggers: a trigger with transition tables has one event, so a
 -- table has one per kind of statement; on one table and event they fire in name order. Applied after
--- the functions (file name order) and re-applied by every `eval360 migrate`: create or replace trigger,
--- so applying it again changes nothing. A trigger taken out of this list stays in the database: drop it
--- in a migration.
+-- the functions (file name order) and re-applied by every `eval360 migrate`: a trigger already as listed
+-- is left alone, another is created or replaced (a disabled one is enabled again). A trigger taken out
+-- of this list stays in the database: drop it in a migration.
 do $$
 declare
   t record;
@@ -47,6 +47,17 @@ begin
                         'eval_results', 'example_results', 'example_run_stats', 'suites', 'alerts',
                         'promotion_rules', 'promotions', 'activity', 'score_facts', 'model_dataset_facts']) tbl
   loop
+    -- Already so (same function, events, transition tables and condition, enabled): left alone, so a
+    -- run that changes nothing takes no lock on the tables and does not wait for their writers.
+    continue when exists (
+      select 1 from pg_trigger g
+       where g.tgrelid = to_regclass(quote_ident(t.tbl)) and g.tgname = t.name and not g.tgisinternal
+         and g.tgfoid = to_regproc(quote_ident(t.fn)) and g.tgenabled = 'O' and (g.tgqual is not null) = t.defers
+         and g.tgtype = (case when t.event like '%insert%' then 4 else 0 end) + (case when t.event like '%delete%'
+                         then 8 else 0 end) + (case when t.event like '%update%' then 16 else 0 end)
+                        + (case when t.event like '%truncate%' then 32 else 0 end)
+         and g.tgoldtable is not distinct from (case when t.rows like 'old%' then 'old_rows' end)
+         and g.tgnewtable is not distinct from (case when t.rows like '%new' then 'new_rows' end));
     execute format('create or replace trigger %I after %s on %I %s for each statement %s execute function %I()',
                    t.name, t.event, t.tbl,
                    case t.rows when 'new' then 'referencing new table as new_rows'
