@@ -55,10 +55,18 @@ def cmd_schema(args) -> int:
     difference; --live: describe the configured database as it is instead)."""
     from pathlib import Path
 
+    import psycopg
+
     from .dbschema import REGENERATE, SCHEMA_FILE, difference, migrated_schema_text, schema_text
 
     url = _url(_settings())
-    text = schema_text(url) if args.live else migrated_schema_text(url)
+    try:
+        text = schema_text(url) if args.live else migrated_schema_text(url)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        print(f"cannot create a scratch database on this server ({exc.diag.message_primary}): run it where the "
+              "role may create databases (the embedded server: unset DATABASE_URL), or use --live",
+              file=sys.stderr)
+        return 2
     source = "this database" if args.live else "a freshly migrated database"
     if args.check:
         diff = difference(SCHEMA_FILE.read_text() if SCHEMA_FILE.exists() else "", text, actual_name=source)
