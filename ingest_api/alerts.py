@@ -270,14 +270,11 @@ def _judgements(c: _Cell, q: float, m: int, alpha: float, crit_default: float) -
 # ------------------------------------------------------------------ reading the curves of models (one statement)
 
 _CURVES_SQL = """
-select s.model_id, s.checkpoint_id, s.training_step, s.dataset_name, s.eval_run_id, s.metric_name,
-       s.metric_value, s.n, s.stderr, s.is_higher_better, coalesce(s.n_examples, 0) as n_examples,
-       coalesce(s.n_graded, 0) as n_graded, coalesce(s.n_fractional, 0) as n_fractional,
-       bm.critical_drop_points
-  from v_current_scores s
-  left join benchmark_metadata bm on bm.dataset_name = s.dataset_name
- where s.model_id = any(%s) and s.model_type = 'training' and s.is_scored and s.training_step is not null
- order by s.model_id, s.dataset_name, s.metric_name, s.training_step, s.checkpoint_id
+select model_id, checkpoint_id, training_step, dataset_name, eval_run_id, metric_name, metric_value, n, stderr,
+       is_higher_better, n_examples, n_graded, n_fractional, critical_drop_points
+  from v_judged_scores
+ where model_id = any(%s) and model_type = 'training' and training_step is not null
+ order by model_id, dataset_name, metric_name, training_step, checkpoint_id
 """
 
 
@@ -484,9 +481,8 @@ def evaluate_checkpoint(conn: psycopg.Connection, checkpoint_id: str, alpha: flo
 
 _MISSING_SQL = """
 with have as (
-  select r.checkpoint_id, r.dataset_name, c.training_step
-    from eval_runs r join checkpoints c on c.checkpoint_id = r.checkpoint_id
-   where r.model_id = %(m)s and r.is_current and r.status = 'completed' and c.training_step is not null
+  select checkpoint_id, dataset_name, training_step from v_current_scores
+   where model_id = %(m)s and status = 'completed' and training_step is not null
 ), bounds as (
   select dataset_name, min(training_step) lo, max(training_step) hi from have
    where dataset_name = any(%(ds)s) group by dataset_name

@@ -1,4 +1,4 @@
-"""The `eval360` command: serve, api, dashboard, worker, migrate, demo-data, db-url, backfill."""
+"""The `eval360` command: serve, api, dashboard, worker, migrate, schema, demo-data, db-url, backfill."""
 
 from __future__ import annotations
 
@@ -45,7 +45,44 @@ def _reader_env(settings: Settings, url: str) -> dict[str, str]:
 def cmd_migrate(args) -> int:
     settings = _settings()
     applied = _migrate(settings, _url(settings))
-    print(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}; views re-created")
+    print(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}; "
+          "functions, triggers and views re-created")
+    return 0
+
+
+def cmd_schema(args) -> int:
+    """Write sql/schema.sql from a scratch database migrated with sql/ (--check: compare, exit 1 on a
+    difference; --live: describe the configured database as it is instead)."""
+    from pathlib import Path
+
+    import psycopg
+
+    from .dbschema import REGENERATE, SCHEMA_FILE, difference, migrated_schema_text, schema_text
+
+    url = _url(_settings())
+    try:
+        text = schema_text(url) if args.live else migrated_schema_text(url)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        print(f"cannot create a scratch database on this server ({exc.diag.message_primary}): run it where the "
+              "role may create databases (the embedded server: unset DATABASE_URL), or use --live",
+              file=sys.stderr)
+        return 2
+    source = "this database" if args.live else "a freshly migrated database"
+    if args.check:
+        diff = difference(SCHEMA_FILE.read_text() if SCHEMA_FILE.exists() else "", text, actual_name=source)
+        if not diff:
+            print(f"sql/schema.sql matches {source}")
+            return 0
+        sys.stdout.write(diff)
+        hint = ("run `eval360 migrate`, or look for changes made by hand" if args.live
+                else f"regenerate it with `{REGENERATE}`")
+        print(f"sql/schema.sql and {source} differ: {hint}", file=sys.stderr)
+        return 1
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text)
+        print(f"wrote {args.output}")
     return 0
 
 
@@ -248,8 +285,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--once", action="store_true", help="drain what is due, then exit")
     s.set_defaults(func=cmd_worker)
 
-    s = sub.add_parser("migrate", help="apply sql/migrations, then sql/views")
+    s = sub.add_parser("migrate", help="apply sql/migrations, then sql/functions and sql/views")
     s.set_defaults(func=cmd_migrate)
+
+    s = sub.add_parser("schema", help="write sql/schema.sql from a scratch database migrated with sql/")
+    s.add_argument("--check", action="store_true", help="compare instead of writing; exit 1 on a difference")
+    s.add_argument("--live", action="store_true",
+                   help="describe the configured database as it is (no scratch database, no migration)")
+    s.add_argument("--output", default=str(REPO_ROOT / "sql" / "schema.sql"), metavar="FILE",
+                   help="where to write it ('-': standard output)")
+    s.set_defaults(func=cmd_schema)
 
     s = sub.add_parser("demo-data", help="load synthetic but realistic data")
     s.add_argument("--scale", choices=["small", "llm360"], default="small")

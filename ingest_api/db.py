@@ -239,11 +239,38 @@ def _files(folder: Path) -> list[Path]:
 
 
 class MigrationChanged(RuntimeError):
-    """An applied migration file's checksum differs from the one recorded when it was applied."""
+    """An applied migration no longer matches sql/migrations/: its file changed since, or is gone."""
+
+
+class MigrationMissing(MigrationChanged):
+    """The database has migrations applied that sql/migrations/ no longer holds (it predates a squash)."""
+
+
+def _check_applied(done: dict[str, str], files: list[Path]) -> None:
+    """Refuse a database whose applied migrations are not exactly the files' (names and checksums).
+
+    Migrations are append-only: the database keeps what a file said when it was applied, so running on
+    after an edit would leave it silently different from the files; a name the tree no longer has means
+    the database was created by other migrations (before the squash into 0001_baseline.sql): there is no
+    upgrade path from those, the database must be created anew.
+    """
+    gone = sorted(set(done) - {p.name for p in files})
+    if gone:
+        raise MigrationMissing(
+            f"this database has migrations applied that sql/migrations/ does not hold: {', '.join(gone)}. It was "
+            "created before the migrations were squashed into 0001_baseline.sql and cannot be upgraded: recreate "
+            "it (drop the database and create it empty, or for the embedded server remove "
+            "$EVAL360_DATA_DIR/pgdata), then run `eval360 migrate` again")
+    for path in files:
+        if path.name in done and done[path.name] != hashlib.sha256(path.read_text().encode()).hexdigest():
+            raise MigrationChanged(
+                f"migration {path.name} changed after it was applied to this database; migrations "
+                "are append-only: restore the file as it was and put the change in a new migration")
 
 
 def migrate(url: str, sql_dir: Path = SQL_DIR) -> list[str]:
-    """Apply new numbered migrations, then re-create every view. Safe to run concurrently.
+    """Apply new numbered migrations, then re-create every function, trigger and view. Safe to run
+    concurrently, and again: what a run re-creates is what was there.
 
     Returns the names of the migrations applied by this call.
     """
@@ -261,29 +288,47 @@ def migrate(url: str, sql_dir: Path = SQL_DIR) -> list[str]:
             done = {
                 r[0]: r[1] for r in conn.execute("select filename, checksum from schema_migrations").fetchall()
             }
-            for path in _files(sql_dir / "migrations"):
-                text = path.read_text()
-                digest = hashlib.sha256(text.encode()).hexdigest()
+            files = _files(sql_dir / "migrations")
+            _check_applied(done, files)
+            for path in files:
                 if path.name in done:
-                    if done[path.name] != digest:
-                        # The database keeps what the file said when it was applied: running on would
-                        # leave it silently different from the files. Migrations are append-only.
-                        raise MigrationChanged(
-                            f"migration {path.name} changed after it was applied to this database; migrations "
-                            "are append-only: restore the file as it was and put the change in a new migration")
                     continue
+                text = path.read_text()
                 with conn.transaction():
                     conn.execute(text)
                     conn.execute(
                         "insert into schema_migrations (filename, checksum) values (%s, %s)",
-                        (path.name, digest),
+                        (path.name, hashlib.sha256(text.encode()).hexdigest()),
                     )
                 applied_now.append(path.name)
                 log.info("applied migration %s", path.name)
-            apply_views(conn, sql_dir / "views")
+            # One transaction: readers never see the functions re-created without the views' grants.
+            with conn.transaction():
+                apply_functions(conn, sql_dir / "functions")
+                apply_views(conn, sql_dir / "views")
         finally:
             conn.execute("select pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
     return applied_now
+
+
+def apply_functions(conn: psycopg.Connection, folder: Path) -> None:
+    """Create or replace every function, aggregate and trigger of sql/functions/ (files in name order).
+
+    The files are idempotent (create or replace), so this runs on every migrate like the views. A
+    function created here is executable by PUBLIC by default: EXECUTE on all of Eval360's routines is
+    taken again from PUBLIC and the reader (they write the tables); apply_views then grants the reader
+    those its views call.
+    """
+    if not folder.is_dir():
+        return
+    with conn.transaction():
+        for path in _files(folder):
+            conn.execute(path.read_text())
+        schema = sql.Identifier(conn.execute("select current_schema()").fetchone()[0])
+        conn.execute(sql.SQL("revoke execute on all routines in schema {} from public").format(schema))
+        if conn.execute("select 1 from pg_roles where rolname = %s", (READER_ROLE,)).fetchone():
+            conn.execute(sql.SQL("revoke all on all routines in schema {} from {}").format(
+                schema, sql.Identifier(READER_ROLE)))
 
 
 def apply_views(conn: psycopg.Connection, folder: Path) -> None:
@@ -319,7 +364,7 @@ def apply_views(conn: psycopg.Connection, folder: Path) -> None:
             "select table_name from information_schema.views where table_schema = current_schema()"
         ).fetchall():
             conn.execute(sql.SQL("grant select on {} to {}").format(sql.Identifier(name), sql.Identifier(READER_ROLE)))
-        # Functions a view calls are checked against the querying role (migration 0009 took EXECUTE
+        # Functions a view calls are checked against the querying role (apply_functions took EXECUTE
         # on Eval360's functions from PUBLIC): the reader may call those, and no other.
         for (fn,) in conn.execute(
             """select distinct d.refobjid::regprocedure::text

@@ -34,15 +34,12 @@ from .alert_store import ALPHA, Judgement, raise_alert
 from .errors import ApiError, not_found
 from .stats import benjamini_hochberg, compare_scores
 
-# The scores the verdict reads: v_current_scores (the view diff and the alerts read), scored runs only.
+# The scores the verdict reads: v_judged_scores (what the alerts read; v_current_scores, scored runs only).
 _VALUES_SQL = """
-select s.checkpoint_id, s.training_step as step, s.dataset_name, s.eval_run_id, s.eval_run_id as run_id,
-       s.metric_name, s.metric_value, s.metric_value as value, s.n, s.stderr,
-       coalesce(s.n_examples, 0) as n_examples, coalesce(s.n_graded, 0) as n_graded,
-       coalesce(s.n_fractional, 0) as n_fractional, s.is_higher_better as hib, bm.category
-  from v_current_scores s
-  left join benchmark_metadata bm on bm.dataset_name = s.dataset_name
- where s.checkpoint_id = any(%s) and s.is_scored
+select checkpoint_id, training_step as step, dataset_name, eval_run_id, eval_run_id as run_id, metric_name,
+       metric_value, metric_value as value, n, stderr, n_examples, n_graded, n_fractional,
+       is_higher_better as hib, category
+  from v_judged_scores where checkpoint_id = any(%s)
 """
 
 
@@ -82,11 +79,9 @@ def _fmt(x: float | None) -> str:
 
 def _previous_checkpoint(conn: psycopg.Connection, model_id: str, step: int) -> dict | None:
     return conn.execute(
-        """select c.checkpoint_id, c.training_step from checkpoints c
-            where c.model_id = %s and c.training_step < %s
-              and exists (select 1 from eval_runs r where r.checkpoint_id = c.checkpoint_id and r.is_current
-                          and r.status = 'completed')
-            order by c.training_step desc limit 1""", (model_id, step)).fetchone()
+        """select checkpoint_id, training_step from v_checkpoints
+            where model_id = %s and training_step < %s and n_completed > 0
+            order by training_step desc limit 1""", (model_id, step)).fetchone()
 
 
 def _reference(conn: psycopg.Connection, model_id: str, step: int, datasets: list[str]) -> tuple[dict | None, str]:
@@ -99,18 +94,14 @@ def _reference(conn: psycopg.Connection, model_id: str, step: int, datasets: lis
         return row, "previous promoted checkpoint"
     if datasets:
         row = conn.execute(
-            """select c.checkpoint_id, c.training_step,
-                      avg(case when coalesce(bm.is_higher_better, true) then e.metric_value
-                               else -e.metric_value end) as score
-                 from checkpoints c
-                 join eval_runs r on r.checkpoint_id = c.checkpoint_id and r.is_current and r.status = 'completed'
-                 join eval_results e on e.eval_run_id = r.eval_run_id and e.is_primary
-                                    and e.metric_value is not null
-                 left join benchmark_metadata bm on bm.dataset_name = r.dataset_name
-                where c.model_id = %s and c.training_step < %s and r.dataset_name = any(%s)
-                group by c.checkpoint_id, c.training_step
-               having count(distinct r.dataset_name) = %s
-                order by score desc, c.training_step desc limit 1""",
+            """select checkpoint_id, training_step,
+                      avg(case when is_higher_better then metric_value else -metric_value end) as score
+                 from v_current_scores
+                where model_id = %s and training_step < %s and dataset_name = any(%s)
+                  and status = 'completed' and metric_value is not null
+                group by checkpoint_id, training_step
+               having count(distinct dataset_name) = %s
+                order by score desc, training_step desc limit 1""",
             (model_id, step, datasets, len(set(datasets)))).fetchone()
         if row:
             return row, "best earlier checkpoint (mean over the rule's datasets)"
@@ -160,12 +151,10 @@ def evaluate_rule(conn: psycopg.Connection, rule: dict, ck: dict, *, cheap_first
     if rule["baseline_model_id"]:
         margin = float(rule["baseline_margin"] or 0.0)
         base_rows = conn.execute(
-            """select r.dataset_name, e.metric_value as value, coalesce(bm.is_higher_better, true) hib,
-                      r.checkpoint_id
-                 from eval_runs r
-                 join eval_results e on e.eval_run_id = r.eval_run_id and e.is_primary and e.metric_value is not null
-                 left join benchmark_metadata bm on bm.dataset_name = r.dataset_name
-                where r.model_id = %s and r.is_current and r.status = 'completed' and r.dataset_name = any(%s)""",
+            """select dataset_name, metric_value as value, is_higher_better as hib, checkpoint_id
+                 from v_current_scores
+                where model_id = %s and status = 'completed' and metric_value is not null
+                  and dataset_name = any(%s)""",
             (rule["baseline_model_id"], required)).fetchall()
         best: dict[str, dict] = {}
         for b in base_rows:
@@ -232,10 +221,9 @@ def _resolve_checkpoint(conn: psycopg.Connection, model_id: str, checkpoint_id: 
             raise not_found("checkpoint", checkpoint_id)
         return row
     return conn.execute(
-        """select c.checkpoint_id, c.model_id, c.training_step from checkpoints c
-            where c.model_id = %s and exists (select 1 from eval_runs r where r.checkpoint_id = c.checkpoint_id
-                                              and r.is_current and r.status = 'completed')
-            order by c.training_step desc nulls last, c.created_at desc limit 1""", (model_id,)).fetchone()
+        """select checkpoint_id, model_id, training_step from v_checkpoints
+            where model_id = %s and n_completed > 0
+            order by training_step desc nulls last, created_at desc limit 1""", (model_id,)).fetchone()
 
 
 def promotion_status(conn: psycopg.Connection, model_id: str, checkpoint_id: str | None = None) -> dict:

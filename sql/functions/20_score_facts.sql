@@ -1,9 +1,12 @@
--- 0002 (read side, part 4): score_facts also keeps each primary result as JSON text (the item of
--- GET /api/models/{id}/scores), so a model's scores over 100 checkpoints × 40 datasets are one
--- string_agg over an index range instead of 4,000 rows converted to JSON per request.
+-- score_facts: one row per current eval run with its primary score, re-derived by score_facts_refresh()
+-- from the base tables. Writes through eval360_store_results queue their runs in facts_pending (drained by
+-- eval360_flush_facts, 40_facts.sql); any other writer (SQL by hand, admin updates, deletes) gets the
+-- refresh from statement triggers on eval_runs and eval_results (they stand aside while
+-- eval360.defer_facts is on: inside eval360_store_results, which queues the facts itself), and on
+-- models and checkpoints (40_facts.sql). The triggers: 90_triggers.sql.
+-- Re-applied by every `eval360 migrate`.
 
-alter table score_facts add column result_json text;
-
+-- Re-derive the facts of the given runs from the base tables (insert, update or delete).
 create or replace function score_facts_refresh(ids text[]) returns void language plpgsql as $$
 begin
   delete from score_facts f
@@ -40,4 +43,17 @@ begin
   where (f.*) is distinct from (excluded.*);
 end $$;
 
-select score_facts_refresh(array(select eval_run_id from eval_runs where is_current));
+-- One trigger function for the run and result triggers: rows added or changed (new_rows) or
+-- removed (old_rows) name the runs whose facts to re-derive.
+create or replace function score_facts_from_changed() returns trigger language plpgsql as $$
+begin
+  if current_setting('eval360.defer_facts', true) = 'on' then
+    return null;
+  end if;
+  if tg_op = 'DELETE' then
+    perform score_facts_refresh(array(select distinct eval_run_id from old_rows));
+  else
+    perform score_facts_refresh(array(select distinct eval_run_id from new_rows));
+  end if;
+  return null;
+end $$;

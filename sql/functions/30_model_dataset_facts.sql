@@ -1,7 +1,10 @@
--- 0002 (read side, part 5): model_dataset_facts_refresh serialises concurrent writers of the same
--- model × dataset (two checkpoints of one model posted at once), which would otherwise both delete
--- and re-insert the same fact row and collide on its primary key.
+-- model_dataset_facts: per model × dataset, its newest, latest scored and best scored run, kept by
+-- triggers on score_facts (and on benchmark_metadata, a dataset's direction: 40_facts.sql); the
+-- triggers: 90_triggers.sql.
+-- Re-applied by every `eval360 migrate`.
 
+-- Concurrent writers of the same model × dataset (two checkpoints of one model posted at once) are
+-- serialised: both would otherwise delete and re-insert the same fact row and collide on its key.
 create or replace function model_dataset_facts_refresh(p_models text[], p_datasets text[]) returns void
 language plpgsql as $$
 declare
@@ -41,3 +44,22 @@ begin
                           and f.metric_value is not null and f.is_score) cnt on true;
 end $$;
 
+create or replace function model_dataset_facts_from_new() returns trigger language plpgsql as $$
+begin
+  perform model_dataset_facts_refresh(array(select model_id from new_rows), array(select dataset_name from new_rows));
+  return null;
+end $$;
+
+create or replace function model_dataset_facts_from_old() returns trigger language plpgsql as $$
+begin
+  perform model_dataset_facts_refresh(array(select model_id from old_rows), array(select dataset_name from old_rows));
+  return null;
+end $$;
+
+create or replace function model_dataset_facts_from_upd() returns trigger language plpgsql as $$
+begin
+  perform model_dataset_facts_refresh(
+    array(select model_id from new_rows union all select model_id from old_rows),
+    array(select dataset_name from new_rows union all select dataset_name from old_rows));
+  return null;
+end $$;

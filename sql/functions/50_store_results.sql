@@ -1,46 +1,15 @@
--- 0010: checkpoint identity that cannot cross models, no activity for a posting that changes
--- nothing, and example bit strings whose cost does not grow with the value of an index.
---
--- * checkpoint_aliases are per model: primary key (model_id, alias). Two models may both post
---   `step-1000`; a lookup by alias that several models share is ambiguous (the API answers 409
---   listing the candidates). Aliases equal to a real checkpoint id are dropped: a checkpoint id is
---   always looked up first, an alias never shadows one.
--- * eval360_store_results (0008) is redefined: a model's type is never changed by ingest (a result
---   stating another type is a 409; only PATCH /api/admin/models/{id} changes it); a posted
---   checkpoint id that is another checkpoint's id, or names another model (`{model}__…`), is a 409
---   naming the owner; aliases are resolved within the posting model; a baseline given a
---   training_step is a 409; a posting identical to the last one of its run records no activity
---   (eval_runs.content_hash).
--- * eval360_bits (0002) is redefined: built from the set indexes (O(rows) statements plus one
---   C-level string of the bit length) instead of one row per bit position.
+-- eval360_store_results(p): the write of a batch of eval results (a JSON array, one object per result,
+-- prepared by ingest_api/ingest.py) in a fixed number of statements, whatever the batch size: the
+-- scheduler's single post is a batch of one, the backfill's request a batch of hundreds. The runs it
+-- touches are queued in facts_pending for the next flush. Re-applied by every `eval360 migrate`.
 
-alter table checkpoint_aliases add column model_id text;
-update checkpoint_aliases a set model_id = c.model_id from checkpoints c where c.checkpoint_id = a.checkpoint_id;
-delete from checkpoint_aliases a where exists (select 1 from checkpoints c where c.checkpoint_id = a.alias);
-alter table checkpoint_aliases
-  alter column model_id set not null,
-  add constraint checkpoint_aliases_model_fk foreign key (model_id) references models on delete cascade,
-  drop constraint checkpoint_aliases_pkey,
-  add primary key (model_id, alias);
-create index checkpoint_aliases_alias on checkpoint_aliases (alias);
+-- Metadata objects merged in order (later keys win), like a run of `a || b || c`.
+create or replace aggregate eval360_jsonb_merge(jsonb) (sfunc = jsonb_concat, stype = jsonb, initcond = '{}');
 
--- The hash of a run's last posting (everything posted but who posted it; see ingest.py).
-alter table eval_runs add column content_hash text;
-
--- What ingest.py now prepares besides: the posted training_step, the model ids the posted checkpoint id
--- starts with (`{model}__…`, other than the posting model), and the content hash.
-alter type eval360_result_in add attribute training_step bigint;
-alter type eval360_result_in add attribute id_models text[];
-alter type eval360_result_in add attribute content_hash text;
-
--- A bit string of length len with bit i set for every i in idx (0 <= i < len): one '0'-run and a
--- '1' per set index, so the statement work is O(|idx|) and only the C-level string grows with len.
-create or replace function eval360_bits(idx int[], len int) returns varbit language sql immutable as $$
-  select (coalesce(string_agg(repeat('0', s.i - s.prev - 1) || '1', '' order by s.i), '')
-          || repeat('0', greatest(len - 1 - coalesce(max(s.i), -1), 0)))::varbit
-    from (select d.i, coalesce(lag(d.i) over (order by d.i), -1) as prev
-            from (select distinct i from unnest(idx) i where i >= 0 and i < len) d) s
-$$;
+-- Results of a batch are applied as if posted one after another in array order: a model or
+-- checkpoint ends with the last values given (metadata merged), the last new run of a
+-- (checkpoint, dataset) is the current one. Conflicts raise SQLSTATE 'E3409' with HINT
+-- '<index>:<field>'; the API answers 409 naming results[index].field.
 
 create or replace function eval360_store_results(p jsonb) returns jsonb
 language plpgsql as $$
@@ -58,7 +27,7 @@ declare
   v_quiet integer[];      -- results identical to the last posting of their run: no activity
   v_defer text := coalesce(current_setting('eval360.defer_facts', true), '');
 begin
-  -- The statement triggers of eval_runs / eval_results (0006) stand aside: the facts are queued below.
+  -- The statement triggers of eval_runs / eval_results stand aside: the facts are queued below.
   perform set_config('eval360.defer_facts', 'on', true);
   -- Writers hold the facts lock shared until they commit; a flush takes it exclusively, so it never
   -- drains the queue while a write is in flight (it would re-derive facts from data about to change,
@@ -348,7 +317,7 @@ begin
     from unnest(v_at) a join unnest(v_in) r on r.i = a.i
    where coalesce(r.record_activity, true) and not (a.i = any(v_quiet)) order by a.i;
 
-  -- Alerts of training checkpoints are judged by the worker from this queue (0003).
+  -- Alerts of training checkpoints are judged by the worker from this queue (alert_recheck).
   insert into alert_recheck (checkpoint_id, dataset_name, reason)
   select distinct a.cid, a.dataset_name, 'result' from unnest(v_at) a where a.model_type = 'training'
   on conflict (checkpoint_id, dataset_name) do nothing;
