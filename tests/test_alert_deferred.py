@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest_api.worker import run_worker
+from ingest_api.ops.worker import run_worker
 from tests.conftest import q
 from tests.test_alert_support import open_alerts, post
 

@@ -10,8 +10,8 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from ingest_api.webhooks import DeliveryConfig, deliver_due
-from ingest_api.worker import run_worker
+from ingest_api.ops.webhooks import DeliveryConfig, deliver_due
+from ingest_api.ops.worker import run_worker
 from tests.conftest import q
 from tests.test_alert_support import open_alerts, paired_outcomes, post, post_examples
 from tests.test_webhooks import Receiver, _register

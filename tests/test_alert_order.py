@@ -7,10 +7,10 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from ingest_api import alerts
-from ingest_api.ingest import store_eval_result
-from ingest_api.schemas import EvalResultIn
-from ingest_api.worker import run_worker
+from ingest_api.ingest.schemas import EvalResultIn
+from ingest_api.ingest.store import store_eval_result
+from ingest_api.ops import alerts
+from ingest_api.ops.worker import run_worker
 from tests.conftest import q, truncate_all
 from tests.test_alert_support import alert_keys, open_alerts, paired_outcomes, post, post_examples, result
 
@@ -114,7 +114,7 @@ def test_concurrent_posts_of_one_checkpoint_are_healed_by_the_worker(db):
     """Two posts of one checkpoint committed together cannot see each other's rows; the worker re-judges."""
     import threading
 
-    from ingest_api.alerts import Curve, judge_curves
+    from ingest_api.ops.alerts import Curve, judge_curves
 
     alerts.register()
     prev, cur = {"d1": 0.50, "d2": 0.50, "d3": 0.5, "d4": 0.5}, {"d1": 0.447, "d2": 0.35, "d3": 0.5, "d4": 0.5}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ingest_api.worker import run_worker
+from ingest_api.ops.worker import run_worker
 from tests.conftest import q
 from tests.test_alert_support import alert_keys, open_alerts, paired_outcomes, post, post_examples
 
@@ -187,7 +187,8 @@ def test_data_written_without_the_hook_is_judged_by_the_worker_sweep(client, db,
     import psycopg
     from psycopg.rows import dict_row
 
-    from ingest_api import alerts, ingest
+    from ingest_api.ingest import store as ingest
+    from ingest_api.ops import alerts
 
     monkeypatch.setattr(ingest, "post_result_hooks", [])
     _baseline_steps(client, ingest_headers)

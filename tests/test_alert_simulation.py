@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ingest_api import stats
-from ingest_api.alerts import Curve, judge_curves
+from ingest_api.ops.alerts import Curve, judge_curves
 from tests.test_alert_support import paired_outcomes
 
 D, N, T = 40, 500, 60

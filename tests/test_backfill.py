@@ -15,7 +15,7 @@ import uvicorn
 import yaml
 
 import backfill as backfill_cli
-from ingest_api import backfill as bf
+from ingest_api.backfill import main as bf
 from tests.conftest import INGEST, q
 
 FIXTURES = Path(__file__).parent / "fixtures" / "backfill"

@@ -304,9 +304,9 @@ def _run_rotation(cluster, pwfile, base, api, worker, api_log, worker_log) -> No
 
 def test_dashboard_pool_recovers(cluster: PasswordCluster, tmp_path: Path, monkeypatch):
     """The dashboard's pool (dashboard/data.py) takes the password from the file and recovers the same way."""
-    from ingest_api import credentials
-    from ingest_api.db import migrate
-    from ingest_api.settings import get_settings
+    from ingest_api.core import credentials
+    from ingest_api.core.db import migrate
+    from ingest_api.core.settings import get_settings
 
     pwfile = tmp_path / "db-password"
     write_password(pwfile, cluster.password)
@@ -338,7 +338,7 @@ def test_dashboard_pool_recovers(cluster: PasswordCluster, tmp_path: Path, monke
 
 
 def test_rds_secret_format_parsing():
-    from ingest_api.credentials import CredentialsUnavailable, parse_rds_secret, url_from_secret
+    from ingest_api.core.credentials import CredentialsUnavailable, parse_rds_secret, url_from_secret
 
     full = json.dumps({"engine": "postgres", "username": "app", "password": "p@ss:w/rd", "host": "db.example",
                        "port": 5432, "dbname": "eval360", "dbInstanceIdentifier": "eval360-prod"})
@@ -357,7 +357,7 @@ def test_rds_secret_format_parsing():
 
 def test_secret_refetched_on_auth_failure(cluster: PasswordCluster, caplog):
     """CredentialSource with an RDS-format secret, fetched by a stub (the only stand-in: no AWS here)."""
-    from ingest_api.credentials import CredentialSource
+    from ingest_api.core.credentials import CredentialSource
 
     secret = {"username": APP_ROLE, "password": cluster.password, "host": "127.0.0.1",
               "port": cluster.port, "dbname": APP_DB}

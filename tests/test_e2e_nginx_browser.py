@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ingest_api.settings import REPO_ROOT
+from ingest_api.core.settings import REPO_ROOT
 from tests.conftest import ADMIN, INGEST
 from tests.helpers import minimal_payload
 

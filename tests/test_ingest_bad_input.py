@@ -110,7 +110,7 @@ def test_batch_is_all_or_nothing(client, db, ingest_headers):
 
 def test_database_failure_mid_call_leaves_nothing(client, db, ingest_headers, monkeypatch):
     """Make a late statement of the call fail: nothing of the call may remain."""
-    from ingest_api import ingest
+    from ingest_api.ingest import store as ingest
 
     def boom(conn, stored):
         conn.execute("select 1/0")

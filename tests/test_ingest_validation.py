@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from ingest_api.settings import Settings
+from ingest_api.core.settings import Settings
 from tests.conftest import ADMIN, INGEST, q
 from tests.helpers import minimal_payload, scheduler_payload
 from tests.test_backfill import _no_ambient_target, run_backfill, server, write_scores  # noqa: F401 - fixtures
@@ -125,7 +125,7 @@ def test_example_idx_past_the_setting_is_refused_naming_the_row(client, db, inge
 
 
 def test_the_example_idx_bound_is_a_setting(db, tmp_path):
-    from ingest_api.app import create_app
+    from ingest_api.api.app import create_app
 
     s = Settings(database_url=None, data_dir=tmp_path, ingest_token=INGEST, admin_token=ADMIN, max_example_idx=10)
     h = {"Authorization": f"Bearer {INGEST}"}

@@ -8,8 +8,8 @@ import math
 import psycopg
 import pytest
 
-from ingest_api import items
-from ingest_api.routes.items import DatasetItems, ModelItems, SliceTrends
+from ingest_api.api.routes.items import DatasetItems, ModelItems, SliceTrends
+from ingest_api.read import items
 from ingest_api.stats import wilson_interval
 from tests.conftest import q
 

@@ -13,7 +13,7 @@ import pytest
 import uvicorn
 from psycopg.conninfo import make_conninfo
 
-from ingest_api.db import READER_ROLE
+from ingest_api.core.db import READER_ROLE
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "notebook.md"
 
@@ -24,7 +24,7 @@ def code_blocks(text: str) -> list[str]:
 
 @pytest.fixture
 def server(app, db):
-    from ingest_api.demo import load_demo_data
+    from ingest_api.ingest.demo import load_demo_data
 
     load_demo_data(db, scale="small", seed=3)
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))

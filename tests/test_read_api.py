@@ -256,14 +256,14 @@ def test_model_scores_json_equals_the_dict_query(client, data, db):
     import psycopg
     from psycopg.rows import dict_row
 
-    from ingest_api import queries
+    from ingest_api.read import queries
 
     def norm(body):  # PostgreSQL drops trailing zeros of fractional seconds: compare instants
         for s in body["scores"]:
             s["ingested_at"] = datetime.fromisoformat(s["ingested_at"])
         return body
 
-    from ingest_api.db import flush_facts
+    from ingest_api.core.db import flush_facts
 
     with psycopg.connect(db, row_factory=dict_row) as c:
         flush_facts(c)  # a reader outside the API drains the queued read-side facts itself
@@ -292,7 +292,7 @@ def test_reply_json_encoding():
 
     import numpy as np
 
-    from ingest_api import queries
+    from ingest_api.read import queries
 
     when = dt.datetime(2026, 11, 26, 12, 0, 0, 1234, tzinfo=dt.UTC)
     body = json.loads(queries.dumps({"at": when, "day": when.date(), "nan": float("nan"), "inf": float("-inf"),

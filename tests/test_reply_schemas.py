@@ -123,7 +123,7 @@ def test_documented_examples_conform(client):
 
 def _break_models_reply(monkeypatch):
     """A deliberately wrong reply: /api/models answers model ids as numbers and no `is_pinned`."""
-    from ingest_api import queries
+    from ingest_api.read import queries
 
     def wrong(conn, **kw):
         return [{"model_id": 7, "display_name": "x", "model_type": "training"}]

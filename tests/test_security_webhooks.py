@@ -12,9 +12,9 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from ingest_api import netguard
-from ingest_api.webhooks import deliver_due
-from ingest_api.worker import run_worker
+from ingest_api.core import netguard
+from ingest_api.ops.webhooks import deliver_due
+from ingest_api.ops.worker import run_worker
 from tests.conftest import q
 from tests.test_webhooks import FAST, Receiver, _register, _regression
 

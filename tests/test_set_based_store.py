@@ -14,10 +14,10 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from ingest_api.batcher import ResultBatcher
-from ingest_api.db import make_async_pool, make_pool
-from ingest_api.errors import ApiError
-from ingest_api.schemas import EvalResultIn
+from ingest_api.core.db import make_async_pool, make_pool
+from ingest_api.core.errors import ApiError
+from ingest_api.ingest.batcher import ResultBatcher
+from ingest_api.ingest.schemas import EvalResultIn
 from tests.conftest import INGEST, q
 from tests.helpers import minimal_payload
 from tests.test_ingest_concurrency import live_server  # noqa: F401 - fixture

@@ -91,7 +91,7 @@ def test_pair_stats_from_bits_match_the_rows(db):
 def test_flip_bits_and_flipped_examples_match_the_rows(db):
     from psycopg.rows import dict_row
 
-    from ingest_api import queries
+    from ingest_api.read import queries
 
     # Example 6 has no outcome on r1 (neither is_correct nor a score): its bit says wrong, so the bits
     # mark it as a flip candidate, but v_example_pairs calls it 'same'; the flips after it still count.

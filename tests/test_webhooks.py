@@ -13,8 +13,8 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from ingest_api.webhooks import SIGNATURE_HEADER, DeliveryConfig, backoff_delay, deliver_due
-from ingest_api.worker import run_worker
+from ingest_api.ops.webhooks import SIGNATURE_HEADER, DeliveryConfig, backoff_delay, deliver_due
+from ingest_api.ops.worker import run_worker
 from tests.conftest import q
 from tests.test_alert_support import post
 
@@ -276,7 +276,7 @@ def test_long_running_worker_sweeps_then_delivers(client, db, ingest_headers, ad
     import sys
     import time
 
-    from ingest_api import ingest
+    from ingest_api.ingest import store as ingest
 
     with Receiver() as rx:
         _register(client, admin_headers, rx.url)

@@ -19,8 +19,8 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from ingest_api.ingest import STORE_SQL, PreparedBatch
-from ingest_api.schemas import EvalResultIn
+from ingest_api.ingest.schemas import EvalResultIn
+from ingest_api.ingest.store import STORE_SQL, PreparedBatch
 from tests.conftest import INGEST, q, truncate_all
 from tests.helpers import minimal_payload
 from tests.test_ingest_concurrency import live_server  # noqa: F401 - fixture
