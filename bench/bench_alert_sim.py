@@ -29,7 +29,7 @@ from scipy import special as sc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ingest_api.ops.alerts import Curve, judge_curves
+from ingest_api.ops.alert_rules import Curve, judge_curves
 from ingest_api.stats import benjamini_hochberg, compare_scores, pair_is_usable, wilson_interval
 
 N, D, T = 500, 40, 60

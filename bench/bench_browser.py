@@ -153,7 +153,7 @@ def run(url: str, repeat: int) -> list[dict]:
             browser.close()
             # The same-run reference: the heaviest read as bare SQL.
             from ingest_api.core.db import flush_facts
-            from ingest_api.read import queries as Q
+            from ingest_api.read import heatmap
 
             with psycopg.connect(url) as c2:
                 from psycopg.rows import dict_row
@@ -161,7 +161,7 @@ def run(url: str, repeat: int) -> list[dict]:
                 c2.row_factory = dict_row
                 flush_facts(c2)
                 t0 = time.perf_counter()
-                Q.heatmap(c2)
+                heatmap.heatmap(c2)
                 ref = time.perf_counter() - t0
     finally:
         proc.terminate()

@@ -18,6 +18,7 @@ from scipy import stats as st
 from .ingest.metrics import is_proportion_metric
 
 Z95 = float(st.norm.ppf(0.975))
+ALPHA = 0.05  # the default false discovery rate: the reads' significance and the alert rules
 
 
 def _two_sided_normal_p(z: float) -> float:
@@ -78,8 +79,9 @@ class TestResult:
     n_b: int | None = None
 
     def as_dict(self) -> dict:
-        return {"p_value": self.p_value, "effect": self.effect, "ci_lower": self.ci_lower,
-                "ci_upper": self.ci_upper, "method": self.method, "n_a": self.n_a, "n_b": self.n_b}
+        """The test as the read API shows it (diff, diagnosis)."""
+        return {"p_value": self.p_value, "effect": self.effect, "effect_ci_lower": self.ci_lower,
+                "effect_ci_upper": self.ci_upper, "test": self.method}
 
 
 def two_proportion_test(p_a: float | None, n_a: int | None, p_b: float | None, n_b: int | None) -> TestResult:

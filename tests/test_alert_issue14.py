@@ -10,10 +10,10 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from ingest_api.ops.webhooks import DeliveryConfig, deliver_due
+from ingest_api.ops.delivery import DeliveryConfig, deliver_due
 from ingest_api.ops.worker import run_worker
 from tests.conftest import q
-from tests.test_alert_support import open_alerts, paired_outcomes, post, post_examples
+from tests.plugins.alert_data import open_alerts, paired_outcomes, post, post_examples
 from tests.test_webhooks import Receiver, _register
 
 M = "k14"

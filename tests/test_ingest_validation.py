@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from ingest_api.core.settings import Settings
 from tests.conftest import ADMIN, INGEST, q
 from tests.helpers import minimal_payload, scheduler_payload
-from tests.test_backfill import _no_ambient_target, run_backfill, server, write_scores  # noqa: F401 - fixtures
+from tests.plugins.backfill import run_backfill, write_scores
 
 READS = ["/api/models", "/api/models/k2-think-v2", "/api/models/k2-think-v2/scores",
          "/api/checkpoints/k2-think-v2__step-5000", "/api/eval-runs/run-1", "/api/activity",
@@ -284,7 +284,8 @@ def test_an_identical_result_twice_in_one_batch_records_one_event(client, db, in
     assert _activity(db) == 2
 
 
-def test_a_backfill_run_twice_records_the_activity_of_one_run(server, db, tmp_path):  # noqa: F811 - fixture
+@pytest.mark.usefixtures("no_ambient_target")
+def test_a_backfill_run_twice_records_the_activity_of_one_run(server, db, tmp_path):
     out = tmp_path / "output"
     rng = random.Random(7)
     for step in (1000, 2000, 3000):

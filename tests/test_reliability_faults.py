@@ -20,7 +20,7 @@ from ingest_api.client import DashboardClient, DashboardError
 from ingest_api.core.db import migrate
 from tests.conftest import ADMIN, INGEST
 from tests.helpers import minimal_payload
-from tests.test_ingest_concurrency import _free_port
+from tests.plugins.servers import free_port as _free_port
 
 
 @pytest.fixture

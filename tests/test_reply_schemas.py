@@ -16,10 +16,7 @@ from tests.tour import build_tour, send
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
-@pytest.fixture(autouse=True)
-def _judge_alerts_inline(monkeypatch):
-    monkeypatch.setenv("EVAL360_ALERTS_INLINE", "1")
-
+pytestmark = pytest.mark.usefixtures("alerts_inline")
 
 def _spec(client) -> dict:
     r = client.get("/api/openapi.json")

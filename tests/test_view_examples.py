@@ -91,7 +91,7 @@ def test_pair_stats_from_bits_match_the_rows(db):
 def test_flip_bits_and_flipped_examples_match_the_rows(db):
     from psycopg.rows import dict_row
 
-    from ingest_api.read import queries
+    from ingest_api.read import pairs
 
     # Example 6 has no outcome on r1 (neither is_correct nor a score): its bit says wrong, so the bits
     # mark it as a flip candidate, but v_example_pairs calls it 'same'; the flips after it still count.
@@ -106,7 +106,7 @@ def test_flip_bits_and_flipped_examples_match_the_rows(db):
                                    output_b, topic, difficulty
                             from v_example_pairs where eval_run_id_a = 'r1' and eval_run_id_b = 'r2'
                               and flip <> 'same' order by example_idx limit %s""", (limit,))
-            got = queries._flip_examples(c, [("r1", "r2"), ("r8", "r1")], limit)
+            got = pairs.flip_examples(c, [("r1", "r2"), ("r8", "r1")], limit)
             assert got[("r1", "r2")] == want
             assert [f["example_idx"] for f in got[("r8", "r1")]] == [3][:limit]
     assert [f["example_idx"] for f in want] == [1, 2, 3, 4, 7, 8]
@@ -141,7 +141,7 @@ def test_bits_follow_inserts_deletes_and_updates(db):
 
 
 def test_examples_posted_through_the_api_give_mcnemar_counts(client, db, ingest_headers):
-    from tests.test_read_fixtures import build_small, post_examples
+    from tests.plugins.read_data import build_small, post_examples
 
     ids = build_small(client, ingest_headers)
     rng = np.random.default_rng(11)

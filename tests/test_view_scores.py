@@ -185,7 +185,7 @@ def test_facts_follow_every_kind_of_change(db):
 
 
 def test_facts_equal_a_rebuild_after_ingest_through_the_api(client, db, ingest_headers):
-    from tests.test_read_fixtures import build_small, post, score
+    from tests.plugins.read_data import build_small, post, score
 
     build_small(client, ingest_headers)
     # re-post with a new run id (supersedes), the same run id (updates), and a new checkpoint

@@ -23,7 +23,6 @@ from ingest_api.ingest.schemas import EvalResultIn
 from ingest_api.ingest.store import STORE_SQL, PreparedBatch
 from tests.conftest import INGEST, q, truncate_all
 from tests.helpers import minimal_payload
-from tests.test_ingest_concurrency import live_server  # noqa: F401 - fixture
 from tests.test_view_scores import _facts, _rebuilt
 
 MODELS = ["m0", "m1", "m2"]
@@ -234,7 +233,7 @@ def test_whole_random_set_as_one_batch_equals_one_by_one(app, client, db, ingest
 
 
 @pytest.mark.parametrize("mode", ["writers_only", "with_readers"])
-def test_concurrent_singles_and_batches_over_shared_checkpoints(app, live_server, db, mode):  # noqa: F811
+def test_concurrent_singles_and_batches_over_shared_checkpoints(app, live_server, db, mode):
     """6 writer threads mix single posts (group-committed) and batches over the same cells, with planted
     conflicts: every reply is 200 or the planted 409 naming the planted field, nothing is lost or written
     twice, exactly one run per cell is current, each run holds the metrics of its last post.
@@ -402,7 +401,7 @@ def test_odd_but_valid_input_is_never_a_500(client, db, ingest_headers, over, st
     assert _facts(db) == _rebuilt(db)
 
 
-def test_group_commit_with_a_bad_value_fails_only_that_post(live_server, db):  # noqa: F811 - fixture
+def test_group_commit_with_a_bad_value_fails_only_that_post(live_server, db):
     """Concurrent single posts are stored together; one whose value the database refuses (a step past
     bigint) must fail alone, and the others must be stored."""
     posts = [minimal_payload(dataset_name=f"g{i}") for i in range(24)]

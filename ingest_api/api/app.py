@@ -1,4 +1,4 @@
-"""create_app(): settings, the pool (opened in the lifespan), routers, the one error shape."""
+"""create_app(): settings, the pool (opened in the lifespan), the routers, the one error shape."""
 
 from __future__ import annotations
 
@@ -15,14 +15,33 @@ from ..core.errors import error_response
 from ..core.jsonbody import JsonBodyCheck
 from ..core.settings import Settings, get_settings
 from ..ingest.batcher import ResultBatcher
+from ..ops import alerts
 from .deps import DbGate
 from .params import reject_unknown_query
+from .routes import (
+    activity,
+    admin,
+    checkpoints,
+    compare,
+    datasets,
+    eval_runs,
+    health,
+    heatmap,
+    ingest,
+    items,
+    models,
+    promotion,
+    suites,
+)
+from .routes import alerts as alert_routes
 
 log = logging.getLogger("eval360.app")
 
-ROUTER_MODULES = ["health", "ingest", "models", "checkpoints", "datasets", "heatmap", "compare", "eval_runs",
-                  "alerts", "activity", "suites", "promotion", "admin"]
-ROUTER_MODULES.append("items")  # example analytics across training (routes/items.py)
+# Every router of the API, in the order of the OpenAPI document. A new endpoint goes in a module of
+# routes/ and its router here (docs/architecture.md, "Where to add …").
+ROUTERS = [health.router, ingest.router, models.router, checkpoints.router, datasets.router, heatmap.router,
+           compare.router, eval_runs.router, alert_routes.router, activity.router, suites.router,
+           promotion.router, admin.router, items.router]
 
 
 class BodyLimit:
@@ -65,19 +84,6 @@ class BodyLimit:
 
 class _TooLarge(Exception):
     pass
-
-
-def _include_routers(app: FastAPI) -> None:
-    import importlib
-
-    for name in ROUTER_MODULES:
-        try:
-            mod = importlib.import_module(f"ingest_api.api.routes.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"ingest_api.api.routes.{name}":
-                continue  # resource not built yet
-            raise
-        app.include_router(mod.router)
 
 
 _ERROR_SCHEMA = {
@@ -152,7 +158,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         app.state.ingest_pool = make_async_pool(url, settings)
         await app.state.ingest_pool.open(wait=False)
         app.state.result_batcher = ResultBatcher(app.state.pool, apool=app.state.ingest_pool,
-                                                 on_stored=app.state.facts_drainer.poke)
+                                                 on_stored=app.state.facts_drainer.poke,
+                                                 after_store=app.state.after_store)
         try:
             yield
         finally:
@@ -174,8 +181,12 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         dependencies=[Depends(reject_unknown_query)],
     )
     app.state.settings = settings
+    # What runs after each stored result, in its transaction: the alert judgement with
+    # EVAL360_ALERTS_INLINE=1; by default nothing (the worker judges the queued cell).
+    app.state.after_store = alerts.judge_stored if settings.alerts_inline else None
     errors.install(app)
-    _include_routers(app)
+    for router in ROUTERS:
+        app.include_router(router)
     app.add_middleware(JsonBodyCheck)  # inside BodyLimit: a body is size-checked before it is buffered
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.openapi = _openapi_with_error_shape(app)  # type: ignore[method-assign]
@@ -193,6 +204,6 @@ def freeze_startup_objects() -> None:
 
 def app_from_env() -> FastAPI:
     """Factory for `uvicorn --factory` / multi-worker runs: settings and DATABASE_URL from the environment."""
-    app = create_app(Settings.from_env())
+    app = create_app(get_settings())
     freeze_startup_objects()
     return app

@@ -1,5 +1,6 @@
-"""No silent parameter: a query parameter the matched operation does not declare is a 422.
+"""Query and path parameters: the types several routes share, and no silent parameter.
 
+A query parameter the matched operation does not declare is a 422:
 `reject_unknown_query` is an app-wide dependency (create_app puts it on every route), so every
 endpoint, including ones added later, gets the check with nothing to write: the accepted names are
 read off the operation's own declared query parameters (their aliases, with those of its
@@ -8,10 +9,48 @@ dependencies), once per route.
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated, Literal
+
+from fastapi import Path, Query, Request
 from pydantic import BaseModel
 
 from ..core.errors import ApiError
+
+# ------------------------------------------------------------------ shared parameter types
+
+ModelId = Annotated[str, Path(min_length=1, max_length=256, description="model id, e.g. k2-think-v2")]
+ScoreQ = Annotated[Literal["latest", "best", "step"] | None, Query(
+    description="which checkpoint's score: latest, best (max over noisy values: optimistic), or step (with "
+                "`step`); the default is latest, except on the heatmap and the leaderboard, where it is best "
+                "(the earlier dashboard's choice)")]
+StepQ = Annotated[int | None, Query(ge=0, le=2**62, description="training step for score=step")]
+CategoryQ = Annotated[str | None, Query(min_length=1, max_length=200, description="only datasets of this category")]
+TypeQ = Annotated[Literal["training", "baseline"] | None, Query(description="only this model type")]
+OwnerQ = Annotated[str | None, Query(min_length=1, max_length=200, description="only this owner")]
+SuiteQ = Annotated[str | None, Query(min_length=1, max_length=256, description="only this suite's datasets")]
+SuiteIdQ = Annotated[str | None, Query(min_length=1, max_length=256, deprecated=True,
+                                       description="the earlier dashboard's name of `suite` (same meaning)")]
+
+
+def score_choice(score: str | None, step: int | None, default: str = "latest") -> str:
+    """`default` (latest) when not given; a step alone means score=step; score=step needs a step (422 otherwise)."""
+    if score is None:
+        return "step" if step is not None else default
+    if score == "step" and step is None:
+        raise ApiError(422, "score=step needs a `step` query parameter", field="step")
+    if score != "step" and step is not None:
+        raise ApiError(422, f"`step` only goes with score=step (got score={score})", field="step")
+    return score
+
+
+def one_suite(suite: str | None, suite_id: str | None) -> str | None:
+    """`suite` or its older name `suite_id`; both given and different is a 422."""
+    if suite is not None and suite_id is not None and suite != suite_id:
+        raise ApiError(422, f"suite={suite!r} and suite_id={suite_id!r} disagree: give one", field="suite_id")
+    return suite if suite is not None else suite_id
+
+
+# ------------------------------------------------------------------ no silent parameter
 
 _CACHE_ATTR = "_eval360_query_names"
 

@@ -15,7 +15,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field
+
+from ..core.jsonout import dumps
 
 Num = float | None
 Int = int | None
@@ -35,6 +38,11 @@ AlertType = Annotated[str, Field(description="regression, improvement, new_best,
                                              "missing_evaluation (more may be added)")]
 CellStatus = Annotated[str, Field(description="a run status (completed, pending, running, failed, invalidated), "
                                               "stale or missing")]
+
+
+def reply(obj: Any, status_code: int = 200) -> Response:
+    """A JSON reply serialised once, compactly (no per-field validation pass)."""
+    return Response(dumps(obj), status_code=status_code, media_type="application/json")
 
 
 class Reply(BaseModel):

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core.ids import is_valid_id
 from ..ingest import metrics as M
 from ..ingest.naming import canonical_checkpoint_id, detect_step
 
@@ -55,8 +56,6 @@ PREVIEW_CHARS = 200
 GROUND_TRUTH_CHARS = 2000
 LABEL_CHARS = 500
 MAX_EXAMPLES_PER_CALL = 50_000
-# The server's id rule (schemas.ID_PATTERN): ids appear in URL paths.
-_ID_RE = re.compile(r"^[^\s/\\?#%\x00-\x1f]{1,256}$")
 
 
 # ---------------------------------------------------------------- scores files
@@ -414,11 +413,11 @@ def checkpoint_for(folder: Path, args: argparse.Namespace) -> Checkpoint:
     if args.checkpoint_id:
         posted = args.checkpoint_id
     elif step is not None and args.training_step is None and name != f"step-{step}" \
-            and _ID_RE.match(f"{model}__{name}"):
+            and is_valid_id(f"{model}__{name}"):
         posted = f"{model}__{name}"  # kept by the server as an alias of {model}__step-{N}
     elif step is not None:
         posted = f"{model}__step-{step}"
-    elif name != model and _ID_RE.match(f"{model}__{name}"):
+    elif name != model and is_valid_id(f"{model}__{name}"):
         posted = f"{model}__{name}"
     else:
         posted = f"{model}__unknown"
@@ -468,7 +467,7 @@ def plan(args: argparse.Namespace, summary: Summary, folders: list[Folder] | Non
             summary.files += 1
             path = os.path.join(folder.path, name)
             dataset = name[: -len(SCORES_SUFFIX)]
-            if not _ID_RE.match(dataset):
+            if not is_valid_id(dataset):
                 why = f"dataset name {dataset!r} is not a valid id (empty, or has spaces, slashes or ?#%)"
                 summary.failed.append((path, why))
                 continue
@@ -674,9 +673,9 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = build_parser()
     args = ap.parse_args(argv)
-    if not _ID_RE.match(args.model_id):
+    if not is_valid_id(args.model_id):
         ap.error(f"--model-id {args.model_id!r}: no spaces, slashes or ?#% (it appears in URLs)")
-    if args.checkpoint_id is not None and not _ID_RE.match(args.checkpoint_id):
+    if args.checkpoint_id is not None and not is_valid_id(args.checkpoint_id):
         ap.error(f"--checkpoint-id {args.checkpoint_id!r}: no spaces, slashes or ?#%")
     if args.training_step is not None and args.training_step < 0:
         ap.error("--training-step must be >= 0")

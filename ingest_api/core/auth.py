@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from .errors import ApiError
+from .settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="Ingest or admin bearer token")
 
@@ -18,16 +19,23 @@ def _eq(a: str | None, b: str | None) -> bool:
     return bool(a) and bool(b) and hmac.compare_digest(a.encode(), b.encode())
 
 
-def _role(request: Request, creds: HTTPAuthorizationCredentials | None) -> str:
-    if creds is None or not creds.credentials:
-        raise ApiError(401, "missing bearer token: send `Authorization: Bearer <token>`", field="Authorization")
-    settings = request.app.state.settings
-    token = creds.credentials
+def role_of(token: str | None, settings: Settings) -> str | None:
+    """The token rule, for the API and the dashboard alike: "admin" for the admin token, "ingest" for
+    the ingest token, None for anything else (an unset token never matches)."""
     if _eq(token, settings.admin_token):
         return "admin"
     if _eq(token, settings.ingest_token):
         return "ingest"
-    raise ApiError(401, "invalid bearer token", field="Authorization")
+    return None
+
+
+def _role(request: Request, creds: HTTPAuthorizationCredentials | None) -> str:
+    if creds is None or not creds.credentials:
+        raise ApiError(401, "missing bearer token: send `Authorization: Bearer <token>`", field="Authorization")
+    role = role_of(creds.credentials, request.app.state.settings)
+    if role is None:
+        raise ApiError(401, "invalid bearer token", field="Authorization")
+    return role
 
 
 # async: no I/O here, so FastAPI runs them on the event loop instead of hopping to a worker thread.

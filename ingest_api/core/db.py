@@ -184,26 +184,35 @@ class FactsDrainer:
                 time.sleep(1.0)
 
 
-def make_pool(url: str, settings: Settings, *, open_wait: bool = True) -> ConnectionPool:
-    timeout_ms = int(settings.statement_timeout_ms)
+def _session_sql(settings: Settings, name: str) -> list[str]:
+    """What every pooled connection of Eval360 sets first: the statement timeout and who it is."""
+    return [f"set statement_timeout = {int(settings.statement_timeout_ms)}", f"set application_name = '{name}'"]
+
+
+def make_pool(url: str, settings: Settings, *, name: str = "eval360", min_size: int | None = None,
+              max_size: int | None = None, timeout_s: float | None = None, open_wait: bool = True) -> ConnectionPool:
+    """The connection pool of a process (the API's; the dashboard's is smaller): dict rows, the statement
+    timeout, the password from its source (refreshed on an authentication failure), 503-able waits."""
+    session = _session_sql(settings, name)
 
     def configure(conn: psycopg.Connection) -> None:
-        conn.execute(f"set statement_timeout = {timeout_ms}")
-        conn.execute("set application_name = 'eval360'")
+        for stmt in session:
+            conn.execute(stmt)
         conn.commit()
 
     source = credential_source(url, settings)
     pool = ConnectionPool(
         source.conninfo,  # called for each new connection: the credentials as of now
         connection_class=source.connection_class(psycopg.Connection),
-        min_size=settings.pool_min,
-        max_size=settings.pool_max,
+        min_size=settings.pool_min if min_size is None else min_size,
+        max_size=settings.pool_max if max_size is None else max_size,
         kwargs={"row_factory": dict_row},
         configure=configure,
-        timeout=settings.pool_timeout_s,  # waiting for a connection longer than this answers 503
+        # waiting for a connection longer than this answers 503
+        timeout=settings.pool_timeout_s if timeout_s is None else timeout_s,
         reconnect_timeout=3600,
         open=False,
-        name="eval360",
+        name=name,
     )
     pool.open(wait=False)
     if open_wait:
@@ -218,11 +227,11 @@ def make_pool(url: str, settings: Settings, *, open_wait: bool = True) -> Connec
 def make_async_pool(url: str, settings: Settings) -> AsyncConnectionPool:
     """A small autocommit pool for the event loop (the group commit of single-result posts runs
     one batch at a time per process, so two connections are plenty). Opened by the caller."""
-    timeout_ms = int(settings.statement_timeout_ms)
+    session = _session_sql(settings, "eval360-ingest")
 
     async def configure(conn: psycopg.AsyncConnection) -> None:
-        await conn.execute(f"set statement_timeout = {timeout_ms}")
-        await conn.execute("set application_name = 'eval360-ingest'")
+        for stmt in session:
+            await conn.execute(stmt)
 
     source = credential_source(url, settings)
     return AsyncConnectionPool(source.conninfo, connection_class=source.connection_class(psycopg.AsyncConnection),

@@ -19,11 +19,12 @@ secret) are shown as `***` in API replies and logs (`redact_url`, `scrub`).
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+from .settings import get_settings
 
 ALLOW_ENV = "EVAL360_WEBHOOK_ALLOW_PRIVATE"
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -37,7 +38,7 @@ class BlockedAddress(ValueError):
 
 def allow_private() -> bool:
     """EVAL360_WEBHOOK_ALLOW_PRIVATE: send to loopback and private addresses too (default: no)."""
-    return os.environ.get(ALLOW_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    return get_settings().webhook_allow_private
 
 
 def classify(address: str) -> str | None:

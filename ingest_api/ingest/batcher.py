@@ -37,7 +37,7 @@ def run_in_transaction(pool: ConnectionPool, fn: Callable[[psycopg.Connection], 
     """fn(conn) in one transaction on a pooled connection; a deadlock or serialisation failure
     (the loser's transaction was rolled back whole) is run again.
 
-    single_statement: fn issues one statement and no hook needs the transaction, so it runs in
+    single_statement: fn issues one statement (no after_store needs the transaction), so it runs in
     autocommit (one round trip instead of BEGIN / call / COMMIT).
     """
     for attempt in range(RETRIES):
@@ -45,7 +45,7 @@ def run_in_transaction(pool: ConnectionPool, fn: Callable[[psycopg.Connection], 
         try:
             with pool.connection() as conn:
                 used = conn
-                if single_statement and not core.hooks_active():
+                if single_statement:
                     conn.autocommit = True
                     try:
                         return fn(conn)
@@ -70,13 +70,14 @@ def run_in_transaction(pool: ConnectionPool, fn: Callable[[psycopg.Connection], 
 class ResultBatcher:
     """Per API process: collects single-result posts while a batch is being stored.
 
-    With an async pool, a batch is stored from the event loop itself (no worker-thread hop) unless a
-    post-result hook needs a synchronous connection in the transaction (EVAL360_ALERTS_INLINE)."""
+    With an async pool, a batch is stored from the event loop itself (no worker-thread hop) unless
+    after_store needs a synchronous connection in the transaction (EVAL360_ALERTS_INLINE)."""
 
     def __init__(self, pool: ConnectionPool, *, apool: AsyncConnectionPool | None = None, max_batch: int = 64,
-                 on_stored: Callable[[], None] | None = None):
+                 on_stored: Callable[[], None] | None = None, after_store: core.AfterStore | None = None):
         self._pool = pool
-        self._apool = apool
+        self._apool = apool if after_store is None else None
+        self._after_store = after_store
         self._max = max_batch
         self._on_stored = on_stored
         self._waiting: list[tuple[EvalResultIn, str, asyncio.Future]] = []
@@ -93,7 +94,7 @@ class ResultBatcher:
         while self._waiting:
             batch, self._waiting = self._waiting[:self._max], self._waiting[self._max:]
             try:
-                if self._apool is not None and not core.hooks_active():
+                if self._apool is not None:
                     outcomes = await self._store_async(batch)
                 else:
                     outcomes = await run_in_threadpool(self._store, batch)
@@ -152,8 +153,9 @@ class ResultBatcher:
         actors = [a for _, a, _ in batch]
         try:
             return list(run_in_transaction(
-                self._pool, lambda conn: core.store_eval_results(conn, results, actor=actors, field_prefix=False),
-                single_statement=True))
+                self._pool, lambda conn: core.store_eval_results(conn, results, actor=actors, field_prefix=False,
+                                                                 after_store=self._after_store),
+                single_statement=self._after_store is None))
         except Exception as exc:  # noqa: BLE001 - answered per result below
             if len(batch) == 1 or isinstance(exc, _UNAVAILABLE):
                 return [exc] * len(batch)
@@ -161,7 +163,7 @@ class ResultBatcher:
         for r, a in zip(results, actors):  # the batch failed: each alone, so only the bad one fails
             try:
                 out.append(run_in_transaction(self._pool, lambda conn, r=r, a=a: core.store_eval_result(
-                    conn, r, actor=a), single_statement=True))
+                    conn, r, actor=a, after_store=self._after_store), single_statement=self._after_store is None))
             except Exception as exc:  # noqa: BLE001 - this result's own error
                 out.append(exc)
         return out

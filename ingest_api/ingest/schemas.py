@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from ..core.ids import Ident
 from .metrics import default_primary, is_unit_interval_metric
 from .naming import posted_step
 
@@ -24,8 +25,6 @@ MAX_INT4 = 2**31 - 1
 MAX_INT8 = 2**63 - 1
 
 # Ids appear in URL paths: no whitespace, slashes, or URL metacharacters.
-ID_PATTERN = r"^[^\s/\\?#%\x00-\x1f]+$"
-Ident = Annotated[str, Field(min_length=1, max_length=256, pattern=ID_PATTERN)]
 ShortText = Annotated[str, Field(max_length=1000)]
 LongText = Annotated[str, Field(max_length=200_000)]
 

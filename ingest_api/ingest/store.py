@@ -19,14 +19,9 @@ from .schemas import EvalResultIn, EvalResultOut, ExampleIn
 
 log = logging.getLogger("eval360.ingest")
 
-# Called inside the ingest transaction after each stored result: (conn, stored result) -> None.
-# The alert rules register here, so alerts are judged in the same transaction as their data.
-post_result_hooks: list[Callable[[psycopg.Connection, dict], None]] = []
-
-
-def hooks_active() -> bool:
-    """True when a registered hook will run statements (so the call needs an explicit transaction)."""
-    return any(not getattr(h, "is_idle", lambda: False)() for h in post_result_hooks)
+# Called inside the ingest transaction after each stored result, when the caller passes one:
+# (conn, stored result) -> None. create_app passes ops.alerts.judge_stored with EVAL360_ALERTS_INLINE=1.
+AfterStore = Callable[[psycopg.Connection, dict], None]
 
 
 def _lock_key(*parts: str) -> int:
@@ -133,18 +128,18 @@ class PreparedBatch:
             return ApiError(409, f"results[{idx}]: {msg}", field=f"results[{idx}].{field}")
         return ApiError(409, msg, field=field or None)
 
-    def replies(self, outs: list[dict], conn: psycopg.Connection | None = None) -> list[EvalResultOut]:
-        """The replies; with conn, the post-result hooks run for each stored result first."""
+    def replies(self, outs: list[dict], conn: psycopg.Connection | None = None,
+                after_store: AfterStore | None = None) -> list[EvalResultOut]:
+        """The replies; with after_store, it runs on conn for each stored result first."""
         replies = []
         for r, info, out in zip(self.results, self.infos, outs):
-            if conn is not None and post_result_hooks:
+            if after_store is not None:
                 stored = {"model_id": r.model_id, "checkpoint_id": out["checkpoint_id"],
                           "training_step": out["training_step"], "dataset_name": r.dataset_name,
                           "eval_run_id": out["eval_run_id"], "is_new_run": out["is_new_run"], "status": r.status,
                           "primary_metric": info["primary"], "primary_value": info["primary_value"],
                           "sample_count": r.sample_count, "model_type": out["model_type"], "source": self.source}
-                for hook in post_result_hooks:
-                    hook(conn, stored)
+                after_store(conn, stored)
             replies.append(EvalResultOut(
                 checkpoint_id=out["checkpoint_id"], dataset_name=r.dataset_name, eval_run_id=out["eval_run_id"],
                 model_id=r.model_id, training_step=out["training_step"], posted_checkpoint_id=r.checkpoint_id,
@@ -156,12 +151,13 @@ class PreparedBatch:
 
 def store_eval_results(conn: psycopg.Connection, results: list[EvalResultIn], *, source: str = "api",
                        actor: str | list[str] = "ingest", record_activity: bool = True,
-                       field_prefix: bool = True) -> list[EvalResultOut]:
+                       field_prefix: bool = True, after_store: AfterStore | None = None) -> list[EvalResultOut]:
     """Store results in the caller's transaction, in one server call whatever their number.
 
     Applied as if posted one after another in list order; actor: one for all, or one per result.
     The read-side facts of the touched runs are queued (facts_pending) for the next flush.
     ApiError(409) on a conflict, naming `results[i].field` (or just `field` with field_prefix=False).
+    after_store(conn, stored result) runs after each result, in the same transaction.
     """
     batch = PreparedBatch(results, source=source, actor=actor, record_activity=record_activity)
     try:
@@ -171,14 +167,15 @@ def store_eval_results(conn: psycopg.Connection, results: list[EvalResultIn], *,
         if err is not None:
             raise err from None
         raise
-    return batch.replies(outs, conn)
+    return batch.replies(outs, conn, after_store)
 
 
 def store_eval_result(conn: psycopg.Connection, r: EvalResultIn, *, source: str = "api",
-                      actor: str = "ingest", record_activity: bool = True) -> EvalResultOut:
+                      actor: str = "ingest", record_activity: bool = True,
+                      after_store: AfterStore | None = None) -> EvalResultOut:
     """Store one result inside the caller's transaction (one server round trip). ApiError on a conflict."""
     return store_eval_results(conn, [r], source=source, actor=actor, record_activity=record_activity,
-                              field_prefix=False)[0]
+                              field_prefix=False, after_store=after_store)[0]
 
 
 # ------------------------------------------------------------------ examples

@@ -1,14 +1,16 @@
-"""Admin writes and the operational reads (alerts, activity), shared by the API and the dashboard.
+"""Admin writes, shared by the API and the dashboard: suites, benchmark metadata, promotion rules,
+webhooks, model edits and deletions, alert acknowledgements.
 
 Each function runs inside the caller's transaction, validates what the request models cannot
 (references to other rows), writes, records an activity event, and returns a JSON-ready dict.
+The public reads of the same tables (alerts, activity) are in read/.
 """
 
 from __future__ import annotations
 
 import math
 import secrets
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import psycopg
@@ -18,13 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from ..core import netguard
 from ..core.errors import ApiError, not_found
+from ..core.ids import Ident
+from ..read.catalog import resolve_checkpoint
 from . import alerts as A
 from .activity import record_event
 from .promotion import check_promotion, rule_out, validate_rule_refs
 from .webhooks import DEFAULT_EVENTS, EVENTS, webhook_out
 
-ID_PATTERN = r"^[^\s/\\?#%\x00-\x1f]+$"
-Ident = Annotated[str, Field(min_length=1, max_length=256, pattern=ID_PATTERN)]
 Name = Annotated[str, Field(min_length=1, max_length=300)]
 Text = Annotated[str, Field(max_length=5000)]
 
@@ -381,8 +383,6 @@ def delete_model(conn: psycopg.Connection, model_id: str, actor: str = "admin") 
 
 def delete_checkpoint(conn: psycopg.Connection, ident: str, actor: str = "admin") -> dict:
     """Delete a checkpoint (canonical id or alias) and its runs, results, examples, alerts; counts per kind."""
-    from ..read.queries import resolve_checkpoint
-
     cid = resolve_checkpoint(conn, ident)  # the checkpoint id first; an alias only when unambiguous (else 409)
     row = None if cid is None else conn.execute(
         "select checkpoint_id, model_id, training_step from checkpoints where checkpoint_id = %s for update",
@@ -403,43 +403,7 @@ def delete_checkpoint(conn: psycopg.Connection, ident: str, actor: str = "admin"
     return {"ok": True, "checkpoint_id": cid, "model_id": row["model_id"], "deleted": counts}
 
 
-# ------------------------------------------------------------------ alerts and activity (reads + ack)
-
-ALERT_COLS = """a.id, a.alert_type, a.model_id, a.checkpoint_id, a.dataset_name, a.severity, a.message, a.detail,
-  a.is_acknowledged as acknowledged, a.acknowledged_by, a.acknowledged_at, a.created_at, a.updated_at,
-  a.resolved_at, case when a.resolved_at is null then 'open' else 'resolved' end as status, c.training_step"""
-
-
-def list_alerts(conn: psycopg.Connection, *, model_id: str | None = None, alert_type: str | None = None,
-                severity: str | None = None, acknowledged: bool | None = None, checkpoint_id: str | None = None,
-                dataset_name: str | None = None, status: str = "open", limit: int = 100,
-                offset: int = 0, since: Any = None) -> dict:
-    """Alerts newest first, one page of all that match; `since`: raised at or after that time."""
-    where = ["true"]
-    params: dict[str, Any] = {"limit": limit, "offset": offset}
-    if since is not None:
-        where.append("a.created_at >= %(since)s")
-        params["since"] = since
-    for col, key, val in (("a.model_id", "m", model_id), ("a.alert_type", "t", alert_type),
-                          ("a.severity", "s", severity), ("a.checkpoint_id", "c", checkpoint_id),
-                          ("a.dataset_name", "d", dataset_name)):
-        if val is not None:
-            where.append(f"{col} = %({key})s")
-            params[key] = val
-    if acknowledged is not None:
-        where.append("a.is_acknowledged = %(ack)s")
-        params["ack"] = acknowledged
-    if status == "open":
-        where.append("a.resolved_at is null")
-    elif status == "resolved":
-        where.append("a.resolved_at is not null")
-    cond = " and ".join(where)
-    total = conn.execute(f"select count(*) n from alerts a where {cond}", params).fetchone()["n"]
-    rows = conn.execute(
-        f"""select {ALERT_COLS} from alerts a left join checkpoints c on c.checkpoint_id = a.checkpoint_id
-             where {cond} order by a.created_at desc, a.id desc limit %(limit)s offset %(offset)s""",
-        params).fetchall()
-    return {"alerts": rows, "total": total, "limit": limit, "offset": offset, "status": status}
+# ------------------------------------------------------------------ alerts
 
 
 def acknowledge_alert(conn: psycopg.Connection, alert_id: int, by: str, note: str | None = None) -> dict:
@@ -457,32 +421,3 @@ def acknowledge_alert(conn: psycopg.Connection, alert_id: int, by: str, note: st
                     {"alert_id": alert_id, "alert_type": row["alert_type"], "note": note}, actor=by)
     return {"ok": True, "alert_id": alert_id, "acknowledged": True, "acknowledged_by": row["acknowledged_by"],
             "acknowledged_at": row["acknowledged_at"], "already_acknowledged": already}
-
-
-def list_activity(conn: psycopg.Connection, *, model_id: str | None = None, event_type: str | None = None,
-                  limit: int = 50, offset: int = 0, before_id: int | None = None, since: Any = None) -> dict:
-    """Activity events newest first, one page of all that match; `since`: at or after that time."""
-    where = ["true"]
-    params: dict[str, Any] = {"limit": limit, "offset": offset}
-    if since is not None:
-        where.append("created_at >= %(since)s")
-        params["since"] = since
-    if model_id is not None:
-        # Deletions of a model are kept with model_id null (activity cascades with its model).
-        where.append("(model_id = %(m)s or (model_id is null and detail->>'model_id' = %(m)s))")
-        params["m"] = model_id
-    if event_type is not None:
-        where.append("event_type = %(e)s")
-        params["e"] = event_type
-    count_cond = " and ".join(where)
-    if before_id is not None:
-        where.append("id < %(b)s")
-        params["b"] = before_id
-    cond = " and ".join(where)
-    total = conn.execute(f"select count(*) n from activity where {count_cond}", params).fetchone()["n"]
-    rows = conn.execute(
-        f"""select id, event_type, model_id, checkpoint_id, dataset_name, actor, summary, detail, created_at
-              from activity where {cond} order by created_at desc, id desc limit %(limit)s offset %(offset)s""",
-        params).fetchall()
-    nxt = rows[-1]["id"] if len(rows) == limit else None
-    return {"events": rows, "total": total, "limit": limit, "offset": offset, "next_before_id": nxt}

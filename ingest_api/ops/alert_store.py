@@ -13,7 +13,6 @@ from psycopg.types.json import Jsonb
 from .activity import json_safe, record_event
 from .webhooks import alert_payload, enqueue
 
-ALPHA = 0.05  # false discovery rate of the alert rules (Benjamini-Hochberg across a checkpoint's datasets)
 WEBHOOK_EVENTS = ("regression", "improvement", "new_best", "promotion_ready")
 
 

@@ -36,236 +36,22 @@ The rule (docs/alerts.md has the assumptions and the simulation figures):
 from __future__ import annotations
 
 import logging
-import math
-import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
-import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
 from ..core.db import flush_facts
-from ..ingest import metrics as M
-from ..stats import (
-    CURVE,
-    CurveConfig,
-    TestResult,
-    benjamini_hochberg,
-    compare_scores,
-    curve_scan,
-    pair_is_usable,
-    point_variance,
-    scan_p,
-    significance_label,
-)
+from ..core.settings import get_settings
+from ..read.pairs import pair_stats
+from ..stats import ALPHA
+from . import promotion
 from .activity import json_safe
-from .alert_store import ALPHA, WEBHOOK_EVENTS, Judgement, raise_alert
+from .alert_rules import MANAGED, MISSING, Curve, judge_curves
+from .alert_store import WEBHOOK_EVENTS, Judgement, raise_alert
 from .webhooks import alert_payload, enqueue
 
 log = logging.getLogger("eval360.alerts")
-
-STRONG = ALPHA / 10  # "strong evidence" for a critical regression
-MANAGED = ("regression", "improvement", "new_best")
-MISSING = "missing_evaluation"
-ALL_TYPES = (*MANAGED, "promotion_ready", MISSING)
-SEVERITIES = ("critical", "warning", "info")
-RUN_NAMES = {1: "this checkpoint", 2: "the last 2 checkpoints", 3: "the last 3 checkpoints"}
-
-
-def critical_points_default() -> float:
-    """EVAL360_ALERT_CRITICAL_POINTS: the drop (in points) a critical regression needs (default 5)."""
-    raw = os.environ.get("EVAL360_ALERT_CRITICAL_POINTS", "")
-    try:
-        return float(raw) if raw else 5.0
-    except ValueError:
-        log.warning("EVAL360_ALERT_CRITICAL_POINTS=%r is not a number; using 5", raw)
-        return 5.0
-
-
-# ------------------------------------------------------------------ the pure part (the simulation calls it too)
-
-
-@dataclass
-class Curve:
-    """One (model, dataset, metric) series, sorted by step: what the judge reads for a dataset."""
-
-    dataset: str
-    checkpoint_ids: list[str]
-    steps: list[int]
-    rows: list[dict]  # per point: metric_name, metric_value, n, stderr, eval_run_id, n_examples, n_fractional
-    higher_is_better: bool = True
-    critical_points: float | None = None
-    # pairs[i]: paired counts of point i-1 -> i (v_example_pair_stats row), when both have example rows
-    pairs: dict[int, dict] = field(default_factory=dict)
-
-
-def _points(effect: float, ref: float, cur: float) -> float:
-    """An effect in points: metrics in [0, 1] are scaled by 100; others are taken as already in points."""
-    scale = 100.0 if max(abs(ref), abs(cur)) <= 1.0 else 1.0
-    return abs(effect) * scale
-
-
-def regression_severity(q: float, drop_points: float, critical_points: float) -> str:
-    """critical = large (>= critical_points) AND strongly evidenced (q < STRONG); else warning."""
-    return "critical" if drop_points >= critical_points and q < STRONG else "warning"
-
-
-@dataclass
-class _Cell:
-    curve: Curve
-    i: int
-    p: float
-    effect: float
-    run: int
-    test: TestResult | None
-    ref: float | None
-    n_ref: int
-
-
-def curve_cells(curve: Curve, cfg: CurveConfig | None = None, resets: Sequence[int] = ()) -> list[_Cell | None]:
-    """The test of every point of one curve (None: not testable). Pure; vectorised over the curve."""
-    rows = curve.rows
-    T = len(rows)
-    vals = np.array([float(r["metric_value"]) for r in rows])
-    n = np.array([r.get("n") or 0 for r in rows], dtype=float)
-    se = np.array([r.get("stderr") if r.get("stderr") is not None else np.nan for r in rows], dtype=float)
-    prop = np.array([M.is_proportion_metric(r.get("metric_name") or "", r["metric_value"]) for r in rows])
-    var = point_variance(vals, n, se, prop)
-    scan = curve_scan(np.asarray(curve.steps, dtype=float), vals, var, cfg, resets)
-    p = scan["p"].copy()
-    eff = scan["effect"].copy()
-    tests: dict[int, TestResult] = {}
-    for i in range(1, T):
-        pair = curve.pairs.get(i)
-        usable = pair_is_usable(pair, rows[i - 1].get("n_examples"), rows[i].get("n_examples"))
-        if usable or scan["n_ref"][i, 0] == 1:
-            # The one-checkpoint test is the pairwise test of /api/diff when it is paired (more power than
-            # the curve) or when the curve before is a single point (then the two are the same question).
-            t = compare_scores(rows[i - 1], rows[i], pair)
-            if t.p_value is not None and t.effect is not None:
-                tests[i] = t
-                p[i, 0], eff[i, 0] = t.p_value, t.effect
-    pc, idx = scan_p(p, (cfg or CURVE).run_weights)
-    out: list[_Cell | None] = [None] * T
-    for i in range(1, T):
-        if not math.isfinite(pc[i]):
-            continue
-        j = int(idx[i])
-        e = float(eff[i, j])
-        if not math.isfinite(e):
-            continue
-        ref = scan["ref"][i, j]
-        out[i] = _Cell(curve, i, float(pc[i]), e, j + 1, tests.get(i) if j == 0 else None,
-                       float(ref) if math.isfinite(ref) else float(vals[i] - e), int(scan["n_ref"][i, j]) or 1)
-    return out
-
-
-def judge_curves(curves: Sequence[Curve], family: dict[str, int] | None = None, *, alpha: float = ALPHA,
-                 critical_default: float | None = None,
-                 cfg: CurveConfig | None = None) -> dict[tuple[str, str, str | None], Judgement]:
-    """Every managed alert the curves of one model call for: {(type, checkpoint, dataset): judgement}.
-
-    family: per checkpoint, datasets in its correction family (at least its tested cells; the extra
-    ones count as p = 1). The worker and the simulation call this same function.
-    """
-    crit_default = critical_points_default() if critical_default is None else critical_default
-    # Two passes: the first finds where the curves changed; the second judges every point against the
-    # level after the latest earlier change (one drop is one alert, not a cascade down the window).
-    flagged = _flag(curves, first := [curve_cells(c, cfg) for c in curves], family, alpha)
-    # Only drops reset the level: a high outlier flagged as an improvement must not become the
-    # reference the next checkpoints are measured against.
-    resets = [sorted(i for (k, i) in flagged if k == n and _is_drop(curves[n], first[n][i].effect))
-              for n in range(len(curves))]
-    cells = [curve_cells(c, cfg, r) if r else f for c, r, f in zip(curves, resets, first)]
-    out: dict[tuple[str, str, str | None], Judgement] = {}
-    for (n, i), (q, m) in _flag(curves, cells, family, alpha).items():
-        c = cells[n][i]
-        for j in _judgements(c, q, m, alpha, crit_default):
-            out[(j.alert_type, curves[n].checkpoint_ids[i], j.dataset)] = j
-    return out
-
-
-def _is_drop(curve: Curve, effect: float) -> bool:
-    return effect < 0 if curve.higher_is_better else effect > 0
-
-
-def _flag(curves: Sequence[Curve], cells: list[list[_Cell | None]], family: dict[str, int] | None,
-          alpha: float) -> dict[tuple[int, int], tuple[float, int]]:
-    """{(curve index, point index): (q, family size)} of the cells significant after BH per checkpoint."""
-    by_ck: dict[str, list[tuple[int, _Cell]]] = {}
-    for n, (curve, per) in enumerate(zip(curves, cells)):
-        for cell in per:
-            if cell is not None:
-                by_ck.setdefault(curve.checkpoint_ids[cell.i], []).append((n, cell))
-    out: dict[tuple[int, int], tuple[float, int]] = {}
-    for ck, group in by_ck.items():
-        m = max((family or {}).get(ck, 0), len(group))
-        ps = [c.p for _, c in group]
-        if min(ps) * m >= alpha:  # BH rejects nothing unless the smallest p passes alpha / m
-            continue
-        qs = benjamini_hochberg(ps + [1.0] * (m - len(group)))[:len(group)]
-        for (n, c), q in zip(group, qs):
-            if q is not None and q < alpha and c.effect != 0:
-                out[(n, c.i)] = (q, m)
-    return out
-
-
-def _judgements(c: _Cell, q: float, m: int, alpha: float, crit_default: float) -> list[Judgement]:
-    curve, i = c.curve, c.i
-    rows, hib = curve.rows, curve.higher_is_better
-    cur, prev = rows[i], rows[i - 1]
-    v, pv = float(cur["metric_value"]), float(prev["metric_value"])
-    earlier = [float(r["metric_value"]) for r in rows[:i]]
-    best_i = max(range(i), key=lambda k: (earlier[k] if hib else -earlier[k], -k))
-    best = earlier[best_i]
-    good = c.effect if hib else -c.effect
-    pts = _points(c.effect, c.ref, v)
-    below_best = best > v if hib else best < v
-    above_best = v > best if hib else v < best
-    t = c.test
-    method = t.method if t is not None else ("curve_z" if c.n_ref > 1 else "z")
-    if t is None:
-        lo = hi = None
-    else:
-        lo, hi = t.ci_lower, t.ci_upper
-    ref_desc = ("the previous checkpoint" if c.test is not None else
-                f"the curve over {c.n_ref} earlier checkpoints")
-    detail = {
-        "metric": cur.get("metric_name"), "value": v, "step": curve.steps[i], "n": cur.get("n"),
-        "previous": {"checkpoint_id": curve.checkpoint_ids[i - 1], "step": curve.steps[i - 1], "value": pv,
-                     "n": prev.get("n")},
-        "best_so_far": {"checkpoint_id": curve.checkpoint_ids[best_i], "step": curve.steps[best_i], "value": best},
-        "reference": {"kind": "previous_checkpoint" if c.test is not None else "curve", "value": c.ref,
-                      "n_checkpoints": c.n_ref, "run_length": c.run, "run": RUN_NAMES.get(c.run)},
-        "p_value": c.p, "effect": c.effect, "method": method, "n_a": prev.get("n"), "n_b": cur.get("n"),
-        "effect_ci_lower": lo, "effect_ci_upper": hi, "q_value": q, "alpha": alpha, "family_size": m,
-        "effect_points": pts, "higher_is_better": hib,
-        "significance": significance_label(q, c.effect, alpha=alpha),
-    }
-    how = f"{method} vs {ref_desc}, n={cur.get('n')}, p={c.p:.2g}, q={q:.2g} over {m} datasets"
-    what = RUN_NAMES.get(c.run, "")
-    ds, metric = curve.dataset, cur.get("metric_name")
-    out = []
-    if good < 0 and below_best:
-        crit = curve.critical_points if curve.critical_points is not None else crit_default
-        detail["critical_points"] = crit
-        sev = regression_severity(q, pts, crit)
-        tail = "" if c.run == 1 else f" (sustained over {what})"
-        out.append(Judgement("regression", ds, sev,
-                             f"{ds}: {metric} fell to {v:.4g} at step {curve.steps[i]} from {c.ref:.4g} expected "
-                             f"(previous {pv:.4g} at step {curve.steps[i - 1]}), {pts:.1f} points{tail} ({how})",
-                             detail))
-    elif good > 0:
-        out.append(Judgement("improvement", ds, "info",
-                             f"{ds}: {metric} rose to {v:.4g} at step {curve.steps[i]} from {c.ref:.4g} expected "
-                             f"(previous {pv:.4g} at step {curve.steps[i - 1]}), {pts:.1f} points ({how})", detail))
-        if above_best:
-            out.append(Judgement("new_best", ds, "info",
-                                 f"{ds}: new best {metric} {v:.4g} at step {curve.steps[i]}, previous best "
-                                 f"{best:.4g} at step {curve.steps[best_i]} ({how})", detail))
-    return out
-
 
 # ------------------------------------------------------------------ reading the curves of models (one statement)
 
@@ -284,9 +70,7 @@ select s.model_id, s.checkpoint_id, s.training_step, s.dataset_name, s.eval_run_
 def load_curves(conn: psycopg.Connection, model_ids: Sequence[str]) -> dict[str, tuple[list[Curve], dict[str, int],
                                                                                      dict[str, int]]]:
     """{model: (curves, family size per checkpoint, step per checkpoint)}: one read of the scores, one of
-    the paired counts (v_example_pair_stats, through queries.pair_stats)."""
-    from ..read.queries import pair_stats
-
+    the paired counts (v_example_pair_stats, through read.pairs.pair_stats)."""
     rows = conn.execute(_CURVES_SQL, (list(model_ids),)).fetchall()
     curves: dict[str, dict[tuple[str, str], Curve]] = {}
     ck_ds: dict[str, dict[str, set[str]]] = {}
@@ -419,7 +203,7 @@ def judge_models(conn: psycopg.Connection, model_ids: Sequence[str],
     if not models:
         return 0
     data = load_curves(conn, models)
-    crit = critical_points_default()
+    crit = get_settings().alert_critical_points
     desired: dict[tuple[str, str, str | None], Judgement] = {}
     meta: dict[str, tuple[str, int | None]] = {}
     for m, (curves, fam, steps) in data.items():
@@ -459,25 +243,11 @@ def _missing_and_promotion(conn: psycopg.Connection, models: list[str], data: di
             if ds:
                 reconcile_missing(conn, m, sorted(ds))
     if flags["rules"]:
-        from .promotion import check_promotion
-
         for m in models:
             cks = ({ck for ck, _ in touched.get(m, ())} if touched is not None
                    else set(data.get(m, ([], {}, {}))[2]))
             for ck in sorted(cks):
-                check_promotion(conn, ck)
-
-
-def evaluate_checkpoint(conn: psycopg.Connection, checkpoint_id: str, alpha: float = ALPHA) -> list[Judgement]:
-    """The managed alerts of one checkpoint (its model is re-judged: a checkpoint's alerts depend on the curve)."""
-    row = conn.execute("select model_id from checkpoints where checkpoint_id = %s", (checkpoint_id,)).fetchone()
-    if row is None:
-        return []
-    judge_models(conn, [row["model_id"]], {row["model_id"]: set()}, alpha)
-    data = load_curves(conn, [row["model_id"]]).get(row["model_id"])
-    if not data:
-        return []
-    return [j for (t, ck, _), j in judge_curves(data[0], data[1], alpha=alpha).items() if ck == checkpoint_id]
+                promotion.check_promotion(conn, ck)
 
 
 # ------------------------------------------------------------------ missing evaluations
@@ -532,20 +302,7 @@ def reconcile_missing(conn: psycopg.Connection, model_id: str, datasets: Sequenc
     _reconcile(conn, desired, existing, meta, "the dataset is no longer missing")
 
 
-def suite_datasets_with(conn: psycopg.Connection, dataset: str) -> list[str]:
-    rows = conn.execute("select distinct unnest(dataset_names) d from suites where %s = any(dataset_names)",
-                        (dataset,)).fetchall()
-    return [r["d"] for r in rows]
-
-
 # ------------------------------------------------------------------ what to re-judge when data changes
-
-
-def on_change(conn: psycopg.Connection, model_id: str, checkpoint_id: str, dataset: str,
-              step: int | None = None, done: set[str] | None = None) -> None:
-    """Re-judge everything a change of (checkpoint, dataset) can affect (the model's curves). In the
-    caller's transaction."""
-    judge_models(conn, [model_id], {model_id: {(checkpoint_id, dataset)}})
 
 
 def reevaluate_model(conn: psycopg.Connection, model_id: str) -> int:
@@ -570,21 +327,15 @@ def rejudge_all(conn: psycopg.Connection) -> int:
     return len(models)
 
 
-def judge_inline() -> bool:
-    """EVAL360_ALERTS_INLINE=1: judge in the ingest transaction. Default: queue the cell in that
-    transaction (never lost) and let the worker judge it within seconds, so ingest stays fast
-    (judging a cell re-runs the tests of its whole checkpoint, ~20 ms)."""
-    return os.environ.get("EVAL360_ALERTS_INLINE", "").lower() in {"1", "true", "yes"}
-
-
-def post_result_hook(conn: psycopg.Connection, stored: dict) -> None:
-    """Registered in ingest.post_result_hooks; judges inline only with EVAL360_ALERTS_INLINE.
+def judge_stored(conn: psycopg.Connection, stored: dict) -> None:
+    """Judge a just-stored result inside the ingest transaction (EVAL360_ALERTS_INLINE=1: create_app
+    passes this function to the ingest path as its `after_store`).
 
     Either way eval360_store_result has queued the cell in alert_recheck in the same transaction:
     the worker judges it (or re-judges it, which heals two concurrent posts of one checkpoint that
     could not see each other's rows).
     """
-    if stored.get("model_type") != "training" or not judge_inline():
+    if stored.get("model_type") != "training":
         return
     # The judgement reads the views, which read the facts: those of this cell (written in this
     # transaction), and whatever other writers queued, unless another inline judgement is draining
@@ -593,12 +344,8 @@ def post_result_hook(conn: psycopg.Connection, stored: dict) -> None:
                                                        where checkpoint_id = %s and dataset_name = %s)),
                            eval360_flush_facts(null, false)""",
                  (stored["checkpoint_id"], stored["dataset_name"]))
-    on_change(conn, stored["model_id"], stored["checkpoint_id"], stored["dataset_name"],
-              stored.get("training_step"))
-
-
-# Lets the ingest route skip the explicit transaction when no hook has work to do.
-post_result_hook.is_idle = lambda: not judge_inline()  # type: ignore[attr-defined]
+    model_id = stored["model_id"]
+    judge_models(conn, [model_id], {model_id: {(stored["checkpoint_id"], stored["dataset_name"])}})
 
 
 def process_rechecks(conn: psycopg.Connection, limit: int = 20000) -> int:
@@ -627,20 +374,3 @@ def process_rechecks(conn: psycopg.Connection, limit: int = 20000) -> int:
         if touched:
             judge_models(conn, sorted(touched), touched)
     return len(rows)
-
-
-def backlog(conn: psycopg.Connection) -> dict:
-    """Queued alert checks not judged yet: {pending, lag_s (age of the oldest, 0 when none)}.
-    GET /api/health reports it; the dashboard shows it on the alerts page."""
-    with conn.cursor(row_factory=psycopg.rows.tuple_row) as cur:
-        pending, lag = cur.execute("""select count(*), coalesce(extract(epoch from now() - min(queued_at)), 0)::float8
-                                        from alert_recheck""").fetchone()
-    return {"pending": int(pending), "lag_s": round(float(lag), 3)}
-
-
-def register() -> None:
-    """Add the alert hook to the ingest path (idempotent)."""
-    from ..ingest import store as ingest
-
-    if post_result_hook not in ingest.post_result_hooks:
-        ingest.post_result_hooks.append(post_result_hook)

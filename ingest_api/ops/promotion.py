@@ -30,9 +30,11 @@ from typing import Any
 import psycopg
 
 from ..core.errors import ApiError, not_found
-from ..stats import benjamini_hochberg, compare_scores
+from ..read.catalog import resolve_checkpoint
+from ..read.pairs import pair_stats
+from ..stats import ALPHA, benjamini_hochberg, compare_scores
 from .activity import record_event
-from .alert_store import ALPHA, Judgement, raise_alert
+from .alert_store import Judgement, raise_alert
 
 # The scores the verdict reads: v_current_scores (the view diff and the alerts read), scored runs only.
 _VALUES_SQL = """
@@ -188,8 +190,6 @@ def evaluate_rule(conn: psycopg.Connection, rule: dict, ck: dict, *, cheap_first
         if ref is None:
             add("no_regressions", True, "no earlier checkpoint to compare with", reference=None)
         else:
-            from ..read.queries import pair_stats
-
             rvals = _values(conn, [ref["checkpoint_id"]])[ref["checkpoint_id"]]
             pairs = [(d, rvals[d], vals[d], bool(vals[d]["hib"])) for d in common if d in rvals]
             pst = pair_stats(conn, [(a["eval_run_id"], b["eval_run_id"]) for _, a, b, _ in pairs
@@ -222,8 +222,6 @@ def evaluate_rule(conn: psycopg.Connection, rule: dict, ck: dict, *, cheap_first
 
 def _resolve_checkpoint(conn: psycopg.Connection, model_id: str, checkpoint_id: str | None) -> dict | None:
     if checkpoint_id:
-        from ..read.queries import resolve_checkpoint
-
         cid = resolve_checkpoint(conn, checkpoint_id, model_id)  # within the model: its id, else its alias
         row = None if cid is None else conn.execute(
             "select c.checkpoint_id, c.model_id, c.training_step from checkpoints c where c.checkpoint_id = %s",

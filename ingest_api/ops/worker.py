@@ -11,8 +11,9 @@ from psycopg.rows import dict_row
 
 from ..core.credentials import is_auth_failure
 from ..core.db import connect, flush_facts
+from ..core.settings import Settings, get_settings
 from . import alerts
-from .webhooks import DeliveryConfig, deliver_due
+from .delivery import DeliveryConfig, deliver_due
 
 log = logging.getLogger("eval360.worker")
 
@@ -33,22 +34,23 @@ def _work_once(conn: psycopg.Connection, cfg: DeliveryConfig, client: httpx.Clie
     return deliver_due(conn, cfg, client=client)["attempted"]
 
 
-def run_worker(url: str, once: bool = False, *, poll_s: float = 2.0, cfg: DeliveryConfig | None = None) -> int:
+def run_worker(url: str, settings: Settings | None = None, *, once: bool = False, poll_s: float = 2.0,
+               cfg: DeliveryConfig | None = None) -> int:
     """`eval360 worker`: re-judge queued alert cells and deliver webhooks, forever (or once).
 
     With `once`, drains what is due now (bounded rounds) and returns 0 (1 when the database is
     unreachable). Otherwise it first re-judges every model's alerts (data written without the ingest
     hook gets judged too), then loops, surviving database outages by reconnecting with a growing pause.
     """
-    alerts.register()
-    cfg = cfg or DeliveryConfig.from_env()
+    settings = settings or get_settings()
+    cfg = cfg or DeliveryConfig.from_settings(settings)
     client = httpx.Client(timeout=httpx.Timeout(cfg.timeout_s), follow_redirects=False)
     pause = poll_s
     swept = False
     try:
         while True:
             try:
-                with connect(url, row_factory=dict_row, autocommit=True) as conn:  # password refreshed on auth failure
+                with connect(url, settings, row_factory=dict_row, autocommit=True) as conn:  # password refreshed on auth failure
                     pause = poll_s
                     rounds = 0
                     if not once and not swept:

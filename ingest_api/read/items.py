@@ -18,7 +18,7 @@ from psycopg.rows import dict_row, tuple_row
 
 from .. import stats
 from ..core.errors import not_found
-from . import queries
+from . import catalog
 
 Dimension = Literal["topic", "difficulty", "subtask"]
 Label = Literal["learned", "forgotten", "never", "always", "unstable"]
@@ -33,9 +33,9 @@ RUN_COLS = ("eval_run_id, model_id, model_type, checkpoint_id, training_step, da
 
 
 def _check(conn: psycopg.Connection, model_id: str | None, dataset: str) -> None:
-    if model_id is not None and not queries.model_exists(conn, model_id):
+    if model_id is not None and not catalog.model_exists(conn, model_id):
         raise not_found("model", model_id)
-    if not queries.dataset_exists(conn, dataset):
+    if not catalog.dataset_exists(conn, dataset):
         raise not_found("dataset", dataset)
 
 

@@ -8,16 +8,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Path, Query
 
 from ...core.auth import AdminAuth
-from ...ops import admin as core
-from ...ops import alerts
+from ...ops import admin
+from ...read.alerts import list_alerts
 from .. import replies as R
 from ..deps import ConnDep
 from ..replies import typed
 
 router = APIRouter(prefix="/api", tags=["alerts"])
-
-# The alert rules judge every stored result inside the ingest transaction.
-alerts.register()
 
 AlertType = Literal["regression", "improvement", "new_best", "promotion_ready", "missing_evaluation"]
 
@@ -39,15 +36,15 @@ def get_alerts(
     since: Annotated[datetime | None, Query(description="only alerts raised at or after this time (ISO 8601)")] = None,
 ) -> dict:
     """Alerts, newest first; filters: model, type, severity, acknowledged, checkpoint, dataset, status, since."""
-    return core.list_alerts(conn, model_id=model_id, alert_type=type or alert_type, severity=severity,
+    return list_alerts(conn, model_id=model_id, alert_type=type or alert_type, severity=severity,
                             acknowledged=acknowledged, checkpoint_id=checkpoint_id, dataset_name=dataset_name,
                             status=status, limit=limit, offset=offset, since=since)
 
 
 @router.post("/alerts/{alert_id}/acknowledge", **typed(R.AckReply))
 def acknowledge(alert_id: Annotated[int, Path(ge=1, le=2**62)], conn: ConnDep, role: AdminAuth,
-                body: Annotated[core.AckIn | None, Body()] = None) -> dict:
+                body: Annotated[admin.AckIn | None, Body()] = None) -> dict:
     """Acknowledge an alert, recording who and when; acknowledging again changes nothing."""
     by = (body and (body.by or body.acknowledged_by)) or role
     with conn.transaction():
-        return core.acknowledge_alert(conn, alert_id, by, body.note if body else None)
+        return admin.acknowledge_alert(conn, alert_id, by, body.note if body else None)

@@ -7,15 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from ...core.errors import not_found
-from ...read import queries
+from ...read import catalog, compare
 from .. import replies as R
 from ..deps import ConnDep
-from ..replies import typed
-from .models import reply
+from ..replies import reply, typed
 
 router = APIRouter(prefix="/api", tags=["checkpoints"])
 
-# An alias several models posted names no one checkpoint (queries.resolve_checkpoint).
+# An alias several models posted names no one checkpoint (catalog.resolve_checkpoint).
 _AMBIGUOUS = {409: {"description": "An alias that several models posted: the candidates are listed; use the "
                                    "checkpoint id"}}
 
@@ -37,7 +36,7 @@ def get_checkpoint(
     conn: ConnDep,
 ) -> Response:
     """A checkpoint and every metric of its current eval runs."""
-    out = queries.get_checkpoint(conn, checkpoint_id)
+    out = catalog.get_checkpoint(conn, checkpoint_id)
     if out is None:
         raise not_found("checkpoint", checkpoint_id)
     return reply(out)
@@ -61,9 +60,9 @@ def get_diff(
 ) -> Response:
     """Per-dataset delta b − a with interval and BH-corrected significance; flipped examples when available."""
     for name, ident in (("checkpoint_a", checkpoint_a), ("checkpoint_b", checkpoint_b)):
-        if queries.resolve_checkpoint(conn, ident) is None:
+        if catalog.resolve_checkpoint(conn, ident) is None:
             raise not_found(name, ident)
-    out = queries.diff_checkpoints(conn, checkpoint_a, checkpoint_b, alpha=alpha, flips_limit=flips_limit)
+    out = compare.diff_checkpoints(conn, checkpoint_a, checkpoint_b, alpha=alpha, flips_limit=flips_limit)
     if out is None:  # deleted between the two reads
         raise not_found("checkpoint", f"{checkpoint_a} / {checkpoint_b}")
     return reply(out)

@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from ...core.errors import ApiError, not_found
-from ...read import queries
+from ...read import catalog, compare
 from .. import replies as R
 from ..deps import ConnDep
-from ..replies import typed
-from .models import ScoreQ, StepQ, reply, score_choice
+from ..params import ScoreQ, StepQ, score_choice
+from ..replies import reply, typed
 
 router = APIRouter(prefix="/api", tags=["compare"])
 
@@ -34,7 +34,7 @@ def get_compare(
         raise ApiError(422, "models: give at least one model id (comma-separated)", field="models")
     if len(ids) > MAX_MODELS:
         raise ApiError(422, f"models: at most {MAX_MODELS} models", field="models")
-    known = {m["model_id"] for m in queries.list_models(conn)}
+    known = {m["model_id"] for m in catalog.list_models(conn)}
     for m in ids:
         if m not in known:
             raise not_found("model", m)
@@ -42,11 +42,11 @@ def get_compare(
         if score is not None or step is not None:
             raise ApiError(422, "score/step choose one point per model: they go with the category profile "
                                 "(no `dataset`), not with curves", field="score")
-        if not queries.dataset_exists(conn, dataset):
+        if not catalog.dataset_exists(conn, dataset):
             raise not_found("dataset", dataset)
-        return reply(queries.compare_curves(conn, ids, dataset, common_only=common_only))
+        return reply(compare.compare_curves(conn, ids, dataset, common_only=common_only))
     choice = score_choice(score, step)
-    out = queries.category_profile(conn, ids, common_only=common_only, score=choice, step=step)
+    out = compare.category_profile(conn, ids, common_only=common_only, score=choice, step=step)
     out.update({"dataset": None, "models": [{k: p[k] for k in ("model_id", "display_name", "model_type")}
                                             | {"data_points": []} for p in out["profiles"]]})
     return reply(out)

@@ -7,12 +7,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Response
 
 from ...core.errors import not_found
-from ...read import queries
+from ...read import catalog, leaderboard
 from .. import replies as R
 from ..deps import ConnDep
-from ..replies import typed
-from .heatmap import SuiteIdQ, SuiteQ, one_suite
-from .models import ScoreQ, StepQ, reply, score_choice
+from ..params import ScoreQ, StepQ, SuiteIdQ, SuiteQ, one_suite, score_choice
+from ..replies import reply, typed
 
 router = APIRouter(prefix="/api", tags=["datasets"])
 
@@ -20,7 +19,7 @@ router = APIRouter(prefix="/api", tags=["datasets"])
 @router.get("/datasets", **typed(R.DatasetsReply))
 def get_datasets(conn: ConnDep) -> Response:
     """Dataset names (plus details: category, direction, models and runs per dataset)."""
-    rows = queries.list_datasets(conn)
+    rows = catalog.list_datasets(conn)
     return reply({"datasets": [r["dataset_name"] for r in rows], "details": rows})
 
 
@@ -45,11 +44,11 @@ def get_leaderboard(
     sid = one_suite(suite, suite_id)
     in_suite = True
     if sid is not None:
-        s = queries.get_suite(conn, sid)
+        s = catalog.get_suite(conn, sid)
         if s is None:
             raise not_found("suite", sid)
         in_suite = dataset_name in s["dataset_names"]
-    out = queries.leaderboard(conn, dataset_name, score=score_choice(score, step, "best"), step=step,
+    out = leaderboard.leaderboard(conn, dataset_name, score=score_choice(score, step, "best"), step=step,
                               model_type=model_type, alpha=alpha)
     if out is None:
         raise not_found("dataset", dataset_name)
@@ -64,4 +63,4 @@ def get_leaderboard(
 @router.get("/filters", **typed(R.FiltersReply))
 def get_filters(conn: ConnDep) -> Response:
     """Distinct owners, model types, datasets, categories and suites for dropdowns."""
-    return reply(queries.filters(conn))
+    return reply(catalog.filters(conn))

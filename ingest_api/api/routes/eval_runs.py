@@ -7,11 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from ...core.errors import not_found
-from ...read import queries
+from ...read import examples
 from .. import replies as R
 from ..deps import ConnDep
-from ..replies import typed
-from .models import reply
+from ..replies import reply, typed
 
 router = APIRouter(prefix="/api", tags=["eval-runs"])
 
@@ -22,7 +21,7 @@ Label = Annotated[str | None, Query(min_length=1, max_length=500)]
 @router.get("/eval-runs/{eval_run_id}", **typed(R.EvalRunReply))
 def get_eval_run(eval_run_id: RunId, conn: ConnDep) -> Response:
     """An eval run's provenance, primary value with its interval, and example counts."""
-    out = queries.get_eval_run(conn, eval_run_id)
+    out = examples.get_eval_run(conn, eval_run_id)
     if out is None:
         raise not_found("eval_run", eval_run_id)
     return reply({"eval_run": out})
@@ -39,7 +38,7 @@ def get_eval_run_examples(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Response:
     """A page of a run's examples (filters: correct, topic, difficulty, subtask, text search q)."""
-    out = queries.run_examples(conn, eval_run_id, correct=correct, topic=topic, difficulty=difficulty,
+    out = examples.run_examples(conn, eval_run_id, correct=correct, topic=topic, difficulty=difficulty,
                                subtask=subtask, search=q, limit=limit, offset=offset)
     if out is None:
         raise not_found("eval_run", eval_run_id)
@@ -59,7 +58,7 @@ def get_eval_run_slices(
     alpha: Annotated[float, Query(gt=0, lt=0.5, description="false discovery rate for 'worse than the rest'")] = 0.05,
 ) -> Response:
     """Accuracy with intervals by topic, difficulty and subtask, and where failures concentrate."""
-    out = queries.run_slices(conn, eval_run_id, alpha=alpha)
+    out = examples.run_slices(conn, eval_run_id, alpha=alpha)
     if out is None:
         raise not_found("eval_run", eval_run_id)
     return reply(out)

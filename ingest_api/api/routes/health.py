@@ -16,7 +16,7 @@ from psycopg_pool import PoolTimeout
 from ... import __version__
 from ...core.credentials import CredentialSource, is_auth_failure
 from ...core.db import checkout, release
-from ...ops.alerts import backlog
+from ...read.alerts import backlog
 from .. import replies as R
 from ..deps import DbGate, QueueTimeout
 from ..replies import typed

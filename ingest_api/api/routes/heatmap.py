@@ -2,49 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from fastapi import APIRouter, Response
 
-from fastapi import APIRouter, Query, Response
-
-from ...core.errors import ApiError, not_found
-from ...read import queries
+from ...core.errors import not_found
+from ...read import heatmap
 from .. import replies as R
 from ..deps import ConnDep
-from ..replies import typed
-from .models import ScoreQ, StepQ, reply, score_choice
+from ..params import CategoryQ, OwnerQ, ScoreQ, StepQ, SuiteIdQ, SuiteQ, TypeQ, one_suite, score_choice
+from ..replies import reply, typed
 
 router = APIRouter(prefix="/api", tags=["heatmap"])
-
-CategoryQ = Annotated[str | None, Query(min_length=1, max_length=200, description="only datasets of this category")]
-TypeQ = Annotated[Literal["training", "baseline"] | None, Query(description="only this model type")]
-OwnerQ = Annotated[str | None, Query(min_length=1, max_length=200, description="only this owner")]
-
-
-SuiteQ = Annotated[str | None, Query(min_length=1, max_length=256, description="only this suite's datasets")]
-SuiteIdQ = Annotated[str | None, Query(min_length=1, max_length=256, deprecated=True,
-                                       description="the earlier dashboard's name of `suite` (same meaning)")]
-
-
-def one_suite(suite: str | None, suite_id: str | None) -> str | None:
-    """`suite` or its older name `suite_id`; both given and different is a 422."""
-    if suite is not None and suite_id is not None and suite != suite_id:
-        raise ApiError(422, f"suite={suite!r} and suite_id={suite_id!r} disagree: give one", field="suite_id")
-    return suite if suite is not None else suite_id
-
-
-def build_heatmap(conn, *, suite_id: str | None, score: str | None, step: int | None, category: str | None,
-                  model_type: str | None, owner: str | None, default_score: str = "latest") -> dict:
-    suite_datasets = None
-    if suite_id is not None:
-        suite = queries.get_suite(conn, suite_id)
-        if suite is None:
-            raise not_found("suite", suite_id)
-        suite_datasets = suite["dataset_names"]
-    out = queries.heatmap(conn, score=score_choice(score, step, default_score), step=step, suite_datasets=suite_datasets,
-                          category=category, model_type=model_type, owner=owner)
-    if suite_id is not None:
-        out["suite_id"] = suite_id
-    return out
 
 
 @router.get("/heatmap", **typed(R.HeatmapReply, {"score_choice": "best", "step": None, "models": [{"model_id": "k2-think-v2", "display_name": "K2 Think v2",
@@ -62,5 +29,12 @@ def get_heatmap(
 ) -> Response:
     """Models × datasets: chosen score (default best, as the earlier dashboard; latest, or a step, on
     request) with n and interval, status (incl. stale, missing), coverage, categories."""
-    return reply(build_heatmap(conn, suite_id=one_suite(suite, suite_id), score=score, step=step,
-                               category=category, model_type=model_type, owner=owner, default_score="best"))
+    kw = {"score": score_choice(score, step, "best"), "step": step, "category": category,
+          "model_type": model_type, "owner": owner}
+    sid = one_suite(suite, suite_id)
+    if sid is None:
+        return reply(heatmap.heatmap(conn, **kw))
+    out = heatmap.suite_heatmap(conn, sid, **kw)
+    if out is None:
+        raise not_found("suite", sid)
+    return reply(out)

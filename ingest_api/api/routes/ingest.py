@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import nullcontext
 from typing import TypeVar
 
 import psycopg
@@ -31,12 +30,9 @@ T = TypeVar("T")
 async def _in_transaction(request: Request, fn: Callable[[psycopg.Connection], T]) -> T:
     """Run fn(conn) in one transaction on a pooled connection, in one worker-thread hop (after waiting
     for a database slot in the event loop, like every request: see deps.py)."""
-    gate = getattr(request.app.state, "db_gate", None)
-    async with gate.slot() if gate is not None else nullcontext():
+    async with request.app.state.db_gate.slot():
         out = await run_in_threadpool(run_in_transaction, request.app.state.pool, fn)
-    drainer = getattr(request.app.state, "facts_drainer", None)
-    if drainer is not None:
-        drainer.poke()  # refresh the read-side facts of what was just written, off the request
+    request.app.state.facts_drainer.poke()  # refresh the read-side facts of what was just written, off the request
     return out
 
 
@@ -49,10 +45,7 @@ def _json(model: BaseModel) -> Response:
 @router.post("/eval-result", response_model=EvalResultOut)
 async def ingest_eval_result(body: EvalResultIn, request: Request, role: IngestAuth) -> Response:
     """Store the scores of one (checkpoint, dataset) eval run, with provenance. Idempotent."""
-    batcher = getattr(request.app.state, "result_batcher", None)
-    if batcher is not None:
-        return _json(await batcher.submit(body, role))
-    return _json(await _in_transaction(request, lambda conn: core.store_eval_result(conn, body, actor=role)))
+    return _json(await request.app.state.result_batcher.submit(body, role))
 
 
 @router.post("/eval-results", response_model=EvalResultBatchOut)
@@ -60,7 +53,8 @@ async def ingest_eval_results(body: EvalResultBatchIn, request: Request, role: I
     """Store many results in one transaction (all or nothing), in one server call; used by the backfill."""
 
     def work(conn: psycopg.Connection) -> EvalResultBatchOut:
-        out = core.store_eval_results(conn, body.results, source=body.source, actor=role)
+        out = core.store_eval_results(conn, body.results, source=body.source, actor=role,
+                                      after_store=request.app.state.after_store)
         return EvalResultBatchOut(count=len(out), results=out)
 
     return _json(await _in_transaction(request, work))

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
 
-from ...core.errors import ApiError
 from ...read import items
 from ..deps import ConnDep
-from .models import ModelId, reply
+from ..params import ModelId
+from ..replies import reply
 
 router = APIRouter(prefix="/api", tags=["items"])
 
@@ -18,18 +18,6 @@ DatasetQ = Annotated[str, Query(min_length=1, max_length=256, description="datas
 DatasetP = Annotated[str, Path(min_length=1, max_length=256, description="dataset name, e.g. gsm8k")]
 Limit = Annotated[int, Query(ge=1, le=1000, description="items per page")]
 Offset = Annotated[int, Query(ge=0, le=10_000_000, description="items to skip")]
-
-
-def known_params(*names: str):
-    """A dependency answering 422 for a query parameter the route does not take (a typo is not ignored)."""
-    allowed = set(names)
-
-    def check(request: Request) -> None:
-        extra = sorted(set(request.query_params.keys()) - allowed)
-        if extra:
-            raise ApiError(422, f"unknown query parameter {extra[0]!r}; this route takes: "
-                                f"{', '.join(sorted(allowed)) or 'none'}", field=extra[0])
-    return Depends(check)
 
 
 # ------------------------------------------------------------------ reply models
@@ -169,8 +157,7 @@ class DatasetItems(BaseModel):
 # ------------------------------------------------------------------ routes
 
 
-@router.get("/models/{model_id}/slice-trends", responses={200: {"model": SliceTrends}},
-            dependencies=[known_params("dataset", "dimension", "alpha")])
+@router.get("/models/{model_id}/slice-trends", responses={200: {"model": SliceTrends}})
 def get_slice_trends(
     model_id: ModelId, dataset: DatasetQ, conn: ConnDep,
     dimension: Annotated[Literal["topic", "difficulty", "subtask"], Query(description="slice dimension")] = "topic",
@@ -181,8 +168,7 @@ def get_slice_trends(
     return reply(items.slice_trends(conn, model_id, dataset, dimension, alpha=alpha))
 
 
-@router.get("/models/{model_id}/items", responses={200: {"model": ModelItems}},
-            dependencies=[known_params("dataset", "label", "limit", "offset", "sort")])
+@router.get("/models/{model_id}/items", responses={200: {"model": ModelItems}})
 def get_model_items(
     model_id: ModelId, dataset: DatasetQ, conn: ConnDep,
     label: Annotated[Literal["learned", "forgotten", "never", "always", "unstable"] | None,
@@ -196,8 +182,7 @@ def get_model_items(
     return reply(items.model_items(conn, model_id, dataset, label=label, limit=limit, offset=offset, sort=sort))
 
 
-@router.get("/datasets/{dataset_name}/items", responses={200: {"model": DatasetItems}},
-            dependencies=[known_params("suspect_only", "strong_min", "p_min", "fp", "limit", "offset", "sort")])
+@router.get("/datasets/{dataset_name}/items", responses={200: {"model": DatasetItems}})
 def get_dataset_items(
     dataset_name: DatasetP, conn: ConnDep,
     suspect_only: Annotated[bool, Query(description="only items flagged suspect_label")] = False,

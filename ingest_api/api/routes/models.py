@@ -2,48 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Query, Response
 
-from ...core.errors import ApiError, not_found
-from ...read import queries
+from ...core.errors import not_found
+from ...read import catalog, diagnosis
 from .. import compat
 from .. import replies as R
 from ..deps import ConnDep
-from ..replies import typed
+from ..params import ModelId
+from ..replies import reply, typed
 
 router = APIRouter(prefix="/api", tags=["models"])
 
-ModelId = Annotated[str, Path(min_length=1, max_length=256, description="model id, e.g. k2-think-v2")]
 ModelType = Annotated[Literal["training", "baseline"] | None, Query(description="only this model type")]
 Owner = Annotated[str | None, Query(min_length=1, max_length=200, description="only this owner")]
-ScoreQ = Annotated[Literal["latest", "best", "step"] | None, Query(
-    description="which checkpoint's score: latest, best (max over noisy values: optimistic), or step (with "
-                "`step`); the default is latest, except on the heatmap and the leaderboard, where it is best "
-                "(the earlier dashboard's choice)")]
-StepQ = Annotated[int | None, Query(ge=0, le=2**62, description="training step for score=step")]
-
-
-def reply(obj: Any, status_code: int = 200) -> Response:
-    """A JSON reply serialised once, compactly (no per-field validation pass)."""
-    return Response(queries.dumps(obj), status_code=status_code, media_type="application/json")
-
-
-def score_choice(score: str | None, step: int | None, default: str = "latest") -> str:
-    """`default` (latest) when not given; a step alone means score=step; score=step needs a step (422 otherwise)."""
-    if score is None:
-        return "step" if step is not None else default
-    if score == "step" and step is None:
-        raise ApiError(422, "score=step needs a `step` query parameter", field="step")
-    if score != "step" and step is not None:
-        raise ApiError(422, f"`step` only goes with score=step (got score={score})", field="step")
-    return score
-
-
-def example_response(example: dict) -> dict:
-    """OpenAPI `responses` with an example reply."""
-    return {200: {"content": {"application/json": {"example": example}}}}
 
 
 _MODEL_EX = {"model_id": "k2-think-v2", "display_name": "K2 Think v2", "model_type": "training", "owner": "varad",
@@ -59,7 +33,7 @@ def get_models(
         description="newest first (default, as the earlier dashboard) or pinned first then by name")] = "newest",
 ) -> Response:
     """List models (filters: model_type, owner) with checkpoint and dataset counts and latest checkpoint."""
-    return reply({"models": queries.list_models(conn, model_type=model_type, owner=owner, order=sort,
+    return reply({"models": catalog.list_models(conn, model_type=model_type, owner=owner, order=sort,
                                                 legacy_keys=True)})
 
 
@@ -69,7 +43,7 @@ def get_models(
      "created_at": "2026-11-26T12:00:00+00:00", "n_datasets": 40, "n_completed": 40}]}))
 def get_model(model_id: ModelId, conn: ConnDep) -> Response:
     """A model and its checkpoints (step ascending)."""
-    out = queries.get_model(conn, model_id)
+    out = catalog.get_model(conn, model_id)
     if out is None:
         raise not_found("model", model_id)
     return reply(out)
@@ -93,7 +67,7 @@ def get_model_scores(
     ] = "rows",
 ) -> Response:
     """Current results of every checkpoint of a model, with training_step (primary metric unless metrics=all)."""
-    out = queries.model_scores_json(conn, model_id, metrics=metrics, dataset=dataset, min_step=min_step,
+    out = catalog.model_scores_json(conn, model_id, metrics=metrics, dataset=dataset, min_step=min_step,
                                     max_step=max_step, shape=shape)
     if out is None:
         raise not_found("model", model_id)
@@ -128,7 +102,7 @@ def get_model_diagnosis(
     paired: Annotated[bool, Query(description="paired test (McNemar) when both sides have example rows")] = True,
 ) -> Response:
     """Gap to baselines per dataset (tested, BH-corrected), trends from fitted slopes, best checkpoints."""
-    out = queries.diagnosis(conn, model_id, window=window, alpha=alpha, paired=paired)
+    out = diagnosis.diagnosis(conn, model_id, window=window, alpha=alpha, paired=paired)
     if out is None:
         raise not_found("model", model_id)
     return reply(compat.diagnosis_reply(out))

@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from ...read import queries
+from ...core.errors import not_found
+from ...read import catalog, heatmap
 from .. import replies as R
 from ..deps import ConnDep
-from ..replies import typed
-from .heatmap import CategoryQ, OwnerQ, TypeQ, build_heatmap
-from .models import ScoreQ, StepQ, reply
+from ..params import CategoryQ, OwnerQ, ScoreQ, StepQ, TypeQ, score_choice
+from ..replies import reply, typed
 
 router = APIRouter(prefix="/api", tags=["suites"])
 
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/api", tags=["suites"])
 @router.get("/suites", **typed(R.SuitesReply))
 def get_suites(conn: ConnDep) -> Response:
     """Evaluation suites (named sets of datasets)."""
-    return reply({"suites": queries.list_suites(conn)})
+    return reply({"suites": catalog.list_suites(conn)})
 
 
 @router.get("/suites/{suite_id}/heatmap", **typed(R.HeatmapReply))
@@ -29,5 +29,8 @@ def get_suite_heatmap(
     owner: OwnerQ = None,
 ) -> Response:
     """The heatmap restricted to a suite's datasets (in the suite's order); default score best, as /api/heatmap."""
-    return reply(build_heatmap(conn, suite_id=suite_id, score=score, step=step, category=category,
-                               model_type=model_type, owner=owner, default_score="best"))
+    out = heatmap.suite_heatmap(conn, suite_id, score=score_choice(score, step, "best"), step=step,
+                                category=category, model_type=model_type, owner=owner)
+    if out is None:
+        raise not_found("suite", suite_id)
+    return reply(out)

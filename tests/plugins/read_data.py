@@ -1,7 +1,5 @@
-"""Builders for the read-side tests: a tiny, fully known database posted through the real ingest API.
-
-No tests here; the test_read_* and test_view_* modules import these.
-"""
+"""Builders for the read-side tests: a tiny, fully known database posted through the real ingest API
+(the test_read_* and test_view_* modules and tests/tour.py use these)."""
 
 from __future__ import annotations
 

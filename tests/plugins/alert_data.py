@@ -1,17 +1,9 @@
-"""Shared helpers of the operations tests (alerts, promotion, webhooks, admin); no tests here."""
+"""Data builders of the operations tests (alerts, promotion, webhooks, admin): results posted through the
+API, paired example outcomes, the open alerts."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
-
-
-@pytest.fixture(autouse=True)
-def _judge_alerts_inline(monkeypatch):
-    """These tests check the rules as each result arrives: judge in the ingest transaction
-    (the default queues the judgement for the worker; tests/test_alert_deferred.py covers that)."""
-    monkeypatch.setenv("EVAL360_ALERTS_INLINE", "1")
-
 
 METRIC = "accuracy (avg over 1)"
 
