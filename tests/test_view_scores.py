@@ -122,6 +122,34 @@ def test_heatmap_cells_statuses(db):
     assert {r["model_latest_step"] for r in rows if r["model_id"] == "m1"} == {300}
 
 
+def test_score_choices_best_and_step(db):
+    """v_score_choices: best keeps the cell's status (from the newest run) with the best run's score;
+    step is each training checkpoint at its own step, and the baseline at every step (at_step null)."""
+    seed(db)
+    rows = q(db, "select score_choice, at_step, model_id, dataset_name, status, eval_run_id, metric_value, "
+                 "is_scored from v_score_choices order by 1, 2 nulls first, 3, 4")
+    assert_unique(rows, ("score_choice", "at_step", "model_id", "dataset_name"))
+    assert_not_null(rows, ("score_choice", "model_id", "dataset_name", "status", "eval_run_id", "is_scored"))
+    best = {(r["model_id"], r["dataset_name"]): (r["status"], r["eval_run_id"], r["metric_value"])
+            for r in rows if r["score_choice"] == "best"}
+    assert best == {
+        ("b1", "dsA"): ("completed", "r8", 0.6),
+        ("m1", "dsA"): ("pending", "r2", 0.7),   # the best run (step 200), the cell's status (step 300 pending)
+        ("m1", "dsB"): ("stale", "r7", None),    # no score: the newest run, no value
+        ("m1", "dsL"): ("stale", "r5", 1.5),     # lower is better: the minimum
+        ("m1", "dsN"): ("stale", "r9", None),
+    }
+    step = {(r["at_step"], r["model_id"], r["dataset_name"]): (r["status"], r["eval_run_id"], r["metric_value"])
+            for r in rows if r["score_choice"] == "step"}
+    assert step == {
+        (None, "b1", "dsA"): ("completed", "r8", 0.6),  # a baseline takes part at every step
+        (100, "m1", "dsA"): ("completed", "r1", 0.5), (200, "m1", "dsA"): ("completed", "r2", 0.7),
+        (300, "m1", "dsA"): ("pending", "r3", None),   # any status; a score only when scored
+        (100, "m1", "dsL"): ("completed", "r4", 2.0), (200, "m1", "dsL"): ("completed", "r5", 1.5),
+        (100, "m1", "dsB"): ("completed", "r7", None), (200, "m1", "dsN"): ("completed", "r9", None),
+    }
+
+
 @pytest.mark.parametrize("status", ["failed", "invalidated", "running"])
 def test_heatmap_cell_takes_the_newest_runs_status(db, status):
     seed(db, f"update eval_runs set status = '{status}' where eval_run_id = 'r5';")

@@ -44,30 +44,21 @@ _HEATMAP_KEEP_MODELS = """model_id in (select model_id from models
                                          and (%(ow)s::text is null or owner = %(ow)s))"""
 
 
+_CELL_COLS = "metric_name, metric_value, n, ci_lower, ci_upper, stderr, n_graded, score_sum, score_sumsq, n_fractional"
+
+
 def _heatmap_cells_sql(score: ScoreChoice, keep_datasets: str) -> str:
-    """Every cell of the heatmap (columns as stats.score_interval_columns wants them, after the keys)."""
+    """Every cell of the heatmap under the chosen score (columns as stats.score_interval_columns wants
+    them, after the keys): latest from v_heatmap_cells, best and a step from v_score_choices."""
     keep = f"{_HEATMAP_KEEP_MODELS} and {keep_datasets}"
-    if score == "step":
-        return f"""select distinct on (model_id, dataset_name) model_id, dataset_name, status, eval_run_id,
-                          checkpoint_id, training_step, metric_name,
-                          case when is_scored then metric_value end as metric_value, n, ci_lower, ci_upper,
-                          stderr, n_graded, score_sum, score_sumsq, n_fractional
-                   from v_current_scores
-                   where {keep} and (training_step = %(step)s or model_type = 'baseline')
-                   order by model_id, dataset_name, training_step desc nulls last"""
     if score == "latest":
         return f"""select model_id, dataset_name, status, coalesce(score_eval_run_id, newest_eval_run_id) as eval_run_id,
-                          score_checkpoint_id as checkpoint_id, score_step as training_step, metric_name,
-                          metric_value, n, ci_lower, ci_upper, stderr, n_graded, score_sum, score_sumsq, n_fractional
+                          score_checkpoint_id as checkpoint_id, score_step as training_step, {_CELL_COLS}
                    from v_heatmap_cells where {keep}"""
-    # The best run's score by key, as v_current_scores has it (n from the example rows when not posted).
-    return f"""select h.model_id, h.dataset_name, h.status, coalesce(s.eval_run_id, h.newest_eval_run_id) as eval_run_id,
-                      s.checkpoint_id, s.training_step, s.metric_name, s.metric_value,
-                      coalesce(s.n, x.n_graded::int) as n, s.ci_lower, s.ci_upper, s.stderr, x.n_graded,
-                      x.score_sum, x.score_sumsq, x.n_fractional
-               from (select * from v_heatmap_cells where {keep}) h
-               left join score_facts s on s.eval_run_id = h.best_run_id
-               left join example_run_stats x on x.eval_run_id = h.best_run_id"""
+    # The choice is a literal, not a parameter: the planner keeps only its branches of the view.
+    choice = {"best": "'best'", "step": "'step' and (at_step = %(step)s or at_step is null)"}[score]
+    return f"""select model_id, dataset_name, status, eval_run_id, checkpoint_id, training_step, {_CELL_COLS}
+               from v_score_choices where score_choice = {choice} and {keep}"""
 
 
 def heatmap(conn: psycopg.Connection, *, score: ScoreChoice = "latest", step: int | None = None,

@@ -23,15 +23,15 @@ def scores_source(choice: ScoreChoice) -> sql.Composable:
         return sql.SQL("v_latest_scores")
     if choice == "best":
         return sql.SQL("v_best_scores")
-    # A given step: training checkpoints at that step; baselines (no step) always take part.
+    # A given step: training checkpoints at that step; baselines (no step) always take part (v_score_choices
+    # chooses the run; v_current_scores has its other columns).
     return sql.SQL(
-        "(select distinct on (model_id, dataset_name) model_id, dataset_name, model_type, display_name, owner, "
-        "checkpoint_id, training_step, eval_run_id, metric_name, metric_value, n, ci_lower, ci_upper, stderr, "
-        "is_higher_better, n_examples, n_graded, n_correct, score_sum, score_sumsq, n_fractional, "
-        "1::bigint as n_checkpoints_scored, 'step'::text as score_choice from v_current_scores "
-        "where is_scored and (training_step = %(step)s or model_type = 'baseline') "
-        "order by model_id, dataset_name, training_step desc nulls last)"
-    )
+        "(select s.model_id, s.dataset_name, s.model_type, s.display_name, s.owner, s.checkpoint_id, s.training_step, "
+        "s.eval_run_id, s.metric_name, s.metric_value, s.n, s.ci_lower, s.ci_upper, s.stderr, s.is_higher_better, "
+        "s.n_examples, s.n_graded, s.n_correct, s.score_sum, s.score_sumsq, s.n_fractional, "
+        "1::bigint as n_checkpoints_scored, 'step'::text as score_choice "
+        "from v_score_choices v join v_current_scores s on s.eval_run_id = v.eval_run_id "
+        "where v.score_choice = 'step' and v.is_scored and (v.at_step = %(step)s or v.at_step is null))")
 
 
 def with_intervals(rows: list[dict]) -> list[dict]:
