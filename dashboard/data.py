@@ -331,9 +331,6 @@ def alert_backlog(url: str) -> dict:
     return _call(url, backlog)
 
 
-def acknowledge(url: str, alert_id: int, by: str, note: str | None = None) -> dict:
-    """Acknowledge through the admin API's own function (the caller has checked the admin token)."""
-    return acknowledge_many(url, [alert_id], by, note)[0]
 
 
 def acknowledge_many(url: str, alert_ids: Sequence[int], by: str, note: str | None = None) -> list[dict]:
@@ -349,6 +346,3 @@ def admin_token_ok(token: str) -> bool:
     """The API's token rule (core.auth.role_of): only the admin token may acknowledge."""
     return role_of(token, get_settings()) == "admin"
 
-
-def ids(rows: Sequence[dict], key: str) -> list[str]:
-    return [r[key] for r in rows]

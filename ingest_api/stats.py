@@ -220,17 +220,6 @@ def trend(steps: Sequence[float], values: Sequence[float | None], *, window: int
     return Trend(label, slope, (lo, hi), pval, len(pts))
 
 
-def bootstrap_mean_ci(values: Sequence[float], *, n_boot: int = 2000, seed: int = 0,
-                      level: float = 0.95) -> tuple[float | None, float | None]:
-    """Percentile bootstrap interval of a mean over examples (scipy.stats.bootstrap)."""
-    arr = np.asarray([v for v in values if v is not None], dtype=float)
-    if arr.size == 0:
-        return None, None
-    if arr.size == 1 or np.all(arr == arr[0]):
-        return float(arr[0]), float(arr[0])
-    res = st.bootstrap((arr,), np.mean, n_resamples=n_boot, confidence_level=level,
-                       method="percentile", random_state=np.random.default_rng(seed), vectorized=True)
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 # ------------------------------------------------------------------ read side: vectorised intervals

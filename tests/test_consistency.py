@@ -79,7 +79,7 @@ def test_the_comparison_tells_different_counts_and_engines_apart():
 def test_another_pair_gets_its_own_p_value(client, db, ingest_headers):
     """The same three readers on two pairs with different counts do not report one shared value."""
     _post_pair(client, ingest_headers, 2000, lose=13, gain=4)
-    a, c = outcomes(20, 4)
+    _, c = outcomes(20, 4)
     post(client, ingest_headers, M, 3000, D, sum(c) / N, n=N)
     post_examples(client, ingest_headers, f"run-{M}-3000-{D}", c)
     p12 = client.get("/api/diff", params={"checkpoint_a": f"{M}__step-1000",

@@ -299,3 +299,18 @@ def test_a_backfill_run_twice_records_the_activity_of_one_run(server, db, tmp_pa
     write_scores(out / "step-3000", "ds-0", {"accuracy (avg over 1)": 0.123})  # one result changed
     assert run_backfill(server, "--output-dir", str(out), "--model-id", "bf", "--recursive") == 0
     assert _activity(db) == once + 1
+
+
+def test_metrics_per_result_limit_is_the_setting(make_client, db, ingest_headers):
+    """EVAL360_MAX_METRICS: a result with more metrics is a 422 naming the field; nothing is stored."""
+    many = {f"accuracy (avg over {k})": 0.5 for k in range(1, 5)}
+    with make_client(max_metrics_per_result=3) as client:
+        r = client.post("/api/ingest/eval-result", json=minimal_payload(metrics=many), headers=ingest_headers)
+        assert r.status_code == 422 and r.json()["error"]["field"] == "metrics", r.text
+        r = client.post("/api/ingest/eval-results", json={"results": [minimal_payload(), minimal_payload(
+            metrics=many, dataset_name="other")]}, headers=ingest_headers)
+        assert r.status_code == 422 and r.json()["error"]["field"] == "results[1].metrics", r.text
+        assert q(db, "select count(*) n from eval_runs")[0]["n"] == 0
+        ok = client.post("/api/ingest/eval-result", json=minimal_payload(metrics=dict(list(many.items())[:3])),
+                         headers=ingest_headers)
+        assert ok.status_code == 200, ok.text

@@ -38,8 +38,6 @@ def diagnosis_reply(out: dict) -> dict:
 #   everything else                           -> unchanged (examples, alert_reopened, alert_resolved,
 #                                                acknowledgement, promotion, admin, eval_result of a
 #                                                run that is not completed)
-LEGACY_TYPES = ("eval_completed", "regression", "improvement", "new_best", "promotion_ready",
-                "missing_evaluation")
 
 _EVENT_TYPE_SQL = """case
     when a.event_type in ('eval_result', 'backfill') and a.detail->>'status' = 'completed' then 'eval_completed'

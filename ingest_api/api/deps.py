@@ -13,7 +13,6 @@ database requests never outnumber the connections.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar
@@ -45,7 +44,6 @@ class DbGate:
         self._limiter = anyio.CapacityLimiter(self.slots + 2)
         self.waiting = 0
         self.active = 0
-        self.last_ok = 0.0  # monotonic time a request last got a working connection
 
     @asynccontextmanager
     async def slot(self, timeout: float | None = None) -> AsyncIterator[None]:
@@ -91,7 +89,6 @@ class DbGate:
                 raise
             with anyio.CancelScope(shield=True):
                 await self.run(release, self.pool, conn)
-            self.last_ok = time.monotonic()
             return out
 
 
@@ -110,7 +107,6 @@ async def get_conn(request: Request) -> AsyncIterator[psycopg.Connection]:
             raise
         with anyio.CancelScope(shield=True):
             await gate.run(release, gate.pool, conn)
-        gate.last_ok = time.monotonic()
 
 
 # scope="function": the transaction commits (and the connection goes back) when the handler returns,

@@ -129,7 +129,6 @@ class CredentialSource:
         # The outcome of the last connection attempt through this source: None (none yet), "ok",
         # "auth_failed" (refused for the credentials, a refresh did not help) or "unreachable".
         self.last_connect: str | None = None
-        self.last_connect_at = 0.0
         if self.kind != "static":
             self._params = self._load()  # the cool-down counts from refreshes, not from this first read
 
@@ -212,7 +211,6 @@ class CredentialSource:
 
     def _note(self, outcome: str) -> None:
         self.last_connect = outcome
-        self.last_connect_at = time.monotonic()
 
     @property
     def auth_failed(self) -> bool:

@@ -31,8 +31,6 @@ from .alert_store import Judgement
 STRONG = ALPHA / 10  # "strong evidence" for a critical regression
 MANAGED = ("regression", "improvement", "new_best")
 MISSING = "missing_evaluation"
-ALL_TYPES = (*MANAGED, "promotion_ready", MISSING)
-SEVERITIES = ("critical", "warning", "info")
 RUN_NAMES = {1: "this checkpoint", 2: "the last 2 checkpoints", 3: "the last 3 checkpoints"}
 
 

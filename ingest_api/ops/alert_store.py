@@ -61,10 +61,3 @@ def raise_alert(conn: psycopg.Connection, j: Judgement, model_id: str, checkpoin
         return old["id"], "reopened"
     return old["id"], "open"
 
-
-def resolve_alert(conn: psycopg.Connection, alert: dict, why: str) -> None:
-    conn.execute("update alerts set resolved_at = now(), updated_at = now() where id = %s and resolved_at is null",
-                 (alert["id"],))
-    record_event(conn, "alert_resolved", alert["model_id"], alert["checkpoint_id"], alert["dataset_name"],
-              f"{alert['alert_type']} no longer holds ({why}): {alert['message']}",
-              {"alert_id": alert["id"], "alert_type": alert["alert_type"]})

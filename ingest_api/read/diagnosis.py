@@ -136,11 +136,6 @@ _MODEL_POINTS = """select checkpoint_id, training_step, array_agg(dataset_name) 
                    order by training_step nulls last, checkpoint_id"""
 
 
-def _model_points(conn: psycopg.Connection, model_id: str) -> list[tuple]:
-    """Every scored current run of a model, one row per checkpoint in step order (baselines' step-less
-    checkpoint last): (checkpoint_id, training_step, [dataset…], [value, negated where lower is
-    better…]). Thousands of values in a hundred rows: decoded as arrays, grouped without Python."""
-    return sqlrows.tuples(conn, _MODEL_POINTS, (model_id,))
 
 
 def _group_points(points: list[tuple]) -> tuple[dict, dict, list]:
@@ -166,16 +161,6 @@ def _last_points(series: list, dataset: str, window: int, *, higher_better: bool
     return out
 
 
-def best_overall_checkpoint(conn: psycopg.Connection, model_id: str) -> dict | None:
-    """The checkpoint with the highest mean score over datasets common to every compared checkpoint.
-
-    Datasets are taken in order of coverage (most checkpoints first); for each prefix of j datasets
-    the compared checkpoints are those scored on all j. The prefix maximising checkpoints × datasets
-    wins (ties: more datasets), so no checkpoint is ranked on a set of datasets the others lack.
-    Lower-is-better datasets enter negated.
-    """
-    by_cp, steps, _ = _group_points(_model_points(conn, model_id))
-    return _best_overall(by_cp, steps)
 
 
 def _best_overall(by_cp: dict[str, dict[str, float]], steps: dict[str, int | None]) -> dict | None:

@@ -20,10 +20,8 @@ from .. import stats
 from ..core.errors import not_found
 from . import catalog
 
-Dimension = Literal["topic", "difficulty", "subtask"]
 Label = Literal["learned", "forgotten", "never", "always", "unstable"]
 LABELS: tuple[str, ...] = ("learned", "forgotten", "never", "always", "unstable")
-ItemSort = Literal["example_idx", "flips", "pass_rate"]
 
 RUN_COLS = ("eval_run_id, model_id, model_type, checkpoint_id, training_step, dataset_name, n_examples, "
             "present_bits::text, outcome_bits::text")

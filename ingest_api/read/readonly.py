@@ -24,7 +24,6 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -57,9 +56,6 @@ class QueryResult:
     n_bytes: int = 0  # text bytes of the rows kept (as the server measured them)
     cut_by: str | None = None  # None, "rows" or "bytes": the limit that cut the result
     notices: list[str] = field(default_factory=list)
-
-    def as_records(self) -> list[dict[str, Any]]:
-        return [dict(zip(self.columns, r)) for r in self.rows]
 
     def cut_message(self) -> str | None:
         """What the page says when the result was cut, else None."""

@@ -36,6 +36,16 @@ async def _in_transaction(request: Request, fn: Callable[[psycopg.Connection], T
     return out
 
 
+def _check_metric_counts(request: Request, results: list[EvalResultIn], prefix: str = "") -> None:
+    """422 for a result with more metrics than EVAL360_MAX_METRICS (before anything is stored)."""
+    limit = request.app.state.settings.max_metrics_per_result
+    for i, r in enumerate(results):
+        if len(r.metrics) > limit:
+            where = f"results[{i}].metrics" if prefix else "metrics"
+            raise ApiError(422, f"{where}: {len(r.metrics)} metrics in one result, the limit is {limit} "
+                                "(EVAL360_MAX_METRICS)", field=where)
+
+
 def _json(model: BaseModel) -> Response:
     # The reply is built by our own code from validated values: serialise it once, without the
     # second validation FastAPI gives a returned model (the decorator's response_model documents it).
@@ -45,12 +55,14 @@ def _json(model: BaseModel) -> Response:
 @router.post("/eval-result", response_model=EvalResultOut)
 async def ingest_eval_result(body: EvalResultIn, request: Request, role: IngestAuth) -> Response:
     """Store the scores of one (checkpoint, dataset) eval run, with provenance. Idempotent."""
+    _check_metric_counts(request, [body])
     return _json(await request.app.state.result_batcher.submit(body, role))
 
 
 @router.post("/eval-results", response_model=EvalResultBatchOut)
 async def ingest_eval_results(body: EvalResultBatchIn, request: Request, role: IngestAuth) -> Response:
     """Store many results in one transaction (all or nothing), in one server call; used by the backfill."""
+    _check_metric_counts(request, body.results, prefix="results")
 
     def work(conn: psycopg.Connection) -> EvalResultBatchOut:
         out = core.store_eval_results(conn, body.results, source=body.source, actor=role,
