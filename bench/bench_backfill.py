@@ -228,13 +228,13 @@ def backfill_args(model: str, folder: Path, mtype: str, glob: str | None, extra:
 
 
 def parse_only(folders, extra) -> tuple[int, float, list]:
-    from ingest_api.backfill import main as bf
+    from ingest_api.backfill import plan as bf_plan
 
     t0 = time.perf_counter()
     files, payloads = 0, []
     for model, folder, mtype, glob in folders:
-        s = bf.Summary()
-        for jobs in bf.plan(backfill_args(model, folder, mtype, glob, extra), s):
+        s = bf_plan.Summary()
+        for jobs in bf_plan.plan(backfill_args(model, folder, mtype, glob, extra), s):
             payloads.extend(j.payload for j in jobs)
         files += s.files
     return files, time.perf_counter() - t0, payloads

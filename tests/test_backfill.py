@@ -11,7 +11,7 @@ import psycopg
 import pytest
 import yaml
 
-from ingest_api.backfill import main as bf
+from ingest_api.backfill import parse as bf
 from tests.conftest import INGEST, q
 from tests.plugins.backfill import run_backfill, write_scores
 
