@@ -14,7 +14,7 @@ from ingest_api.ops.delivery import DeliveryConfig, deliver_due
 from ingest_api.ops.worker import run_worker
 from tests.conftest import q
 from tests.plugins.alert_data import open_alerts, paired_outcomes, post, post_examples
-from tests.test_webhooks import Receiver, _register
+from tests.plugins.webhooks import Receiver, register
 
 M = "k14"
 FAST = DeliveryConfig(timeout_s=5.0, backoff_base_s=0.0, backoff_cap_s=0.0)
@@ -40,7 +40,7 @@ def test_no_webhook_for_an_alert_resolved_before_delivery(client, db, ingest_hea
     monkeypatch.setenv("EVAL360_ALERTS_INLINE", "1")
     monkeypatch.setenv("EVAL360_ALERT_QUIET_S", "0")
     with Receiver() as rx:
-        _register(client, admin_headers, rx.url, events=["regression"])
+        register(client, admin_headers, rx.url, events=["regression"])
         post(client, ingest_headers, M, 1000, "gsm8k", 0.70)
         post(client, ingest_headers, M, 3000, "gsm8k", 0.58)
         assert [a["checkpoint_id"] for a in open_alerts(client, type="regression")] == [f"{M}__step-3000"]
@@ -58,7 +58,7 @@ def test_a_regression_waits_for_its_quiet_period(client, db, ingest_headers, adm
     monkeypatch.setenv("EVAL360_ALERTS_INLINE", "1")
     monkeypatch.setenv("EVAL360_ALERT_QUIET_S", "3600")
     with Receiver() as rx:
-        _register(client, admin_headers, rx.url, events=["regression"])
+        register(client, admin_headers, rx.url, events=["regression"])
         post(client, ingest_headers, M, 1000, "gsm8k", 0.70)
         post(client, ingest_headers, M, 2000, "gsm8k", 0.55)
         assert len(open_alerts(client, type="regression")) == 1

@@ -9,20 +9,7 @@ from scipy import stats as st
 
 from ingest_api.stats import mcnemar_from_counts
 from tests.conftest import q
-from tests.test_view_scores import assert_not_null, assert_unique, seed
-
-# r1 (m1 step 100, dsA) and r2 (m1 step 200, dsA) share examples 0..5; r8 (baseline, dsA) has 0..3.
-EXAMPLES = """
-insert into example_results (eval_run_id, example_idx, is_correct, score, topic, difficulty, subtask) values
-  ('r1', 0, true,  1, 'alg', 'easy', null), ('r1', 1, false, 0, 'alg', 'hard', null),
-  ('r1', 2, true,  1, 'geo', 'easy', null), ('r1', 3, false, 0, 'geo', 'hard', null),
-  ('r1', 4, false, 0, null,  'hard', 'x'),  ('r1', 5, true,  1, 'geo', null,   'x'),
-  ('r2', 0, true,  1, 'alg', 'easy', null), ('r2', 1, true,  1, 'alg', 'hard', null),
-  ('r2', 2, false, 0, 'geo', 'easy', null), ('r2', 3, true,  1, 'geo', 'hard', null),
-  ('r2', 4, true,  1, null,  'hard', 'x'),  ('r2', 5, true,  1, 'geo', null,   'x'),
-  ('r8', 0, true,  1, 'alg', 'easy', null), ('r8', 1, false, 0, 'alg', 'hard', null),
-  ('r8', 2, true,  1, 'geo', 'easy', null), ('r8', 3, true,  1, 'geo', 'hard', null);
-"""
+from tests.plugins.views import EXAMPLES, assert_not_null, assert_unique, seed
 
 
 def test_run_example_stats(db):
