@@ -13,6 +13,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from ..read.activity import feed_filter, feed_page
+
 # ------------------------------------------------------------------ diagnosis
 
 
@@ -63,23 +65,9 @@ def activity(conn: psycopg.Connection, *, model_id: str | None = None, event_typ
              limit: int = 50, offset: int = 0, before_id: int | None = None, since: Any = None) -> dict:
     """The activity feed with the earlier dashboard's event types (`event_type`), the stored kind
     (`kind`) and, on alert events, `detail.delta`. `event_type` filters on either vocabulary."""
-    where = ["true"]
-    params: dict[str, Any] = {"limit": limit, "offset": offset}
-    if since is not None:
-        where.append("a.created_at >= %(since)s")
-        params["since"] = since
-    if model_id is not None:
-        # Deletions of a model are kept with model_id null (activity cascades with its model).
-        where.append("(a.model_id = %(m)s or (a.model_id is null and a.detail->>'model_id' = %(m)s))")
-        params["m"] = model_id
-    if event_type is not None:
-        where.append(f"(a.event_type = %(e)s or ({_EVENT_TYPE_SQL}) = %(e)s)")
-        params["e"] = event_type
-    count_cond = " and ".join(where)
-    if before_id is not None:
-        where.append("a.id < %(b)s")
-        params["b"] = before_id
-    cond = " and ".join(where)
+    count_cond, cond, params = feed_filter(
+        model_id=model_id, event_type=event_type, before_id=before_id, since=since, limit=limit, offset=offset,
+        event_type_match=f"(a.event_type = %(e)s or ({_EVENT_TYPE_SQL}) = %(e)s)")
     with conn.cursor(row_factory=dict_row) as cur:
         total = cur.execute(f"select count(*) as n from activity a where {count_cond}", params).fetchone()["n"]
         rows = cur.execute(
@@ -91,5 +79,4 @@ def activity(conn: psycopg.Connection, *, model_id: str | None = None, event_typ
                   left join alerts al on a.event_type in ('alert', 'alert_reopened')
                                      and al.id = (a.detail->>'alert_id')::bigint
                  order by a.created_at desc, a.id desc""", params).fetchall()
-    nxt = rows[-1]["id"] if len(rows) == limit else None
-    return {"events": rows, "total": total, "limit": limit, "offset": offset, "next_before_id": nxt}
+    return feed_page(rows, total, limit, offset)

@@ -76,37 +76,29 @@ class DbGate:
         return {"max": self.pool.max_size, "open": s.get("pool_size", 0), "idle": s.get("pool_available", 0),
                 "requests_active": self.active, "requests_queued": self.waiting}
 
-    async def transaction(self, fn: Callable[[psycopg.Connection], T]) -> T:
-        """fn(conn) on a pooled connection in one transaction, through the queue (for async handlers)."""
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.Connection]:
+        """A pooled connection after waiting for a slot, its transaction committed on a clean exit and
+        rolled back on an exception; given back whatever happens (even when the request is cancelled).
+        Its first statement brought the read-side facts up to date (checkout)."""
         async with self.slot():
             with anyio.CancelScope(shield=True):  # a connection taken is always given back (below)
                 conn = await self.run(checkout, self.pool)
             try:
-                out = await self.run(fn, conn)
+                yield conn
             except BaseException as exc:
                 with anyio.CancelScope(shield=True):
                     await self.run(release, self.pool, conn, exc)
                 raise
             with anyio.CancelScope(shield=True):
                 await self.run(release, self.pool, conn)
-            return out
 
 
 async def get_conn(request: Request) -> AsyncIterator[psycopg.Connection]:
-    # Commits on clean exit, rolls back on an exception: one transaction per request. The first
-    # statement brings the read-side facts up to date (the views read them).
+    # One transaction per request (DbGate.connection).
     gate: DbGate = request.app.state.db_gate
-    async with gate.slot():
-        with anyio.CancelScope(shield=True):  # a connection taken is always given back (below)
-            conn = await gate.run(checkout, gate.pool)
-        try:
-            yield conn
-        except BaseException as exc:
-            with anyio.CancelScope(shield=True):
-                await gate.run(release, gate.pool, conn, exc)
-            raise
-        with anyio.CancelScope(shield=True):
-            await gate.run(release, gate.pool, conn)
+    async with gate.connection() as conn:
+        yield conn
 
 
 # scope="function": the transaction commits (and the connection goes back) when the handler returns,
