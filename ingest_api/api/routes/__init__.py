@@ -1,1 +1,1 @@
-"""One router per resource."""
+"""One module per resource; api/app.py lists their routers."""
