@@ -120,12 +120,12 @@ def test_documented_examples_conform(client):
 
 def _break_models_reply(monkeypatch):
     """A deliberately wrong reply: /api/models answers model ids as numbers and no `is_pinned`."""
-    from ingest_api.read import queries
+    from ingest_api.read import catalog
 
     def wrong(conn, **kw):
         return [{"model_id": 7, "display_name": "x", "model_type": "training"}]
 
-    monkeypatch.setattr(queries, "list_models", wrong)
+    monkeypatch.setattr(catalog, "list_models", wrong)
 
 
 def test_a_wrong_reply_fails_the_conformance_check(client, monkeypatch):
