@@ -1,5 +1,5 @@
--- v_score_choices: the best or a given step's score of each model × dataset, written once (the latest
--- is v_heatmap_cells itself). Grain = one row per score_choice × model × dataset, and per step for 'step':
+-- v_score_choices: grain = one row per score_choice × model × dataset, and per step for 'step'.
+-- The best or a given step's score of each model × dataset, written once (the latest is v_heatmap_cells):
 --   'best': the best run's score (model_dataset_facts.best_run_id: the maximum, or the minimum where
 --           lower is better, over the model's checkpoints: optimistic); the status is the cell's
 --           (v_heatmap_cells: the newest evaluated checkpoint's, 'stale' when older than the model's
