@@ -131,10 +131,10 @@ def free_port() -> int:
 
 _BARE_API = """
 import sys, uvicorn
-from ingest_api.ingest import store as ingest
+from dataclasses import replace
 from ingest_api.api.app import create_app
-app = create_app()
-ingest.post_result_hooks.clear()  # DIAGNOSTIC: no inline alert judging
+from ingest_api.core.settings import get_settings
+app = create_app(replace(get_settings(), alerts_inline=False))  # DIAGNOSTIC: no inline alert judging
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
 """
 

@@ -272,7 +272,7 @@ class _RecordingCursor:
 
 
 class RecordingConn:
-    """For functions outside `queries` (admin, promotion): a connection that records every
+    """For functions outside ingest_api/read/ (promotion): a connection that records every
     statement run through it (execute, or a cursor's execute), to replay them as 'bare SQL'."""
 
     def __init__(self, conn):
@@ -406,7 +406,7 @@ def main() -> int:
                     with Recorder() as rec:
                         fn(conn)
                     stmts = rec.calls
-                    if not stmts:  # not a `queries` function: record at the connection
+                    if not stmts:  # not a reader of ingest_api/read/: record at the connection
                         recording = RecordingConn(conn)
                         fn(recording)
                         stmts = recording.calls

@@ -1,4 +1,4 @@
-"""Cached loaders: thin wrappers over ingest_api.read.queries / promotion / admin, cached on the data's version.
+"""Cached loaders: thin wrappers over ingest_api.read (and ops: promotion, admin), cached on the data's version.
 
 Every loader takes the database URL as its first argument, so the caches (and the connection
 pool, a cached resource keyed on the URL) never mix two databases. Loaders return plain dicts

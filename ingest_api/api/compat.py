@@ -1,7 +1,7 @@
 """Reply shaping for the HTTP API's drop-in contract with the earlier dashboard's clients.
 
 The earlier dashboard's scripts and single-page app read some keys and values under other names
-(formats.md §6). The HTTP routes add those beside the new ones here; the `queries` functions the
+(formats.md §6). The HTTP routes add those beside the new ones here; the `read` functions the
 Streamlit dashboard calls directly keep their own shapes. docs/api.md ("Changes from the earlier
 dashboard") lists every mapping and what stays different on purpose.
 """
