@@ -138,6 +138,7 @@ def _result(tag: str, i: int) -> dict:
             "eval_run_id": f"rot-{tag}-{i}", "sample_count": 100, "metrics": {"accuracy": (i % 10) / 10}}
 
 
+@pytest.mark.slow
 def test_password_file_rotation_without_restart(cluster: PasswordCluster, tmp_path: Path):
     pwfile = tmp_path / "db-password"
     write_password(pwfile, cluster.password)

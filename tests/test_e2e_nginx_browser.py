@@ -29,6 +29,7 @@ except ImportError:  # pragma: no cover
     HAVE_PLAYWRIGHT = False
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(os.environ.get("EVAL360_E2E") == "skip", reason="EVAL360_E2E=skip (run once per CI job)"),
     pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx)"),
     pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)"),

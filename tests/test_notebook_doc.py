@@ -13,6 +13,8 @@ from psycopg.conninfo import make_conninfo
 from ingest_api.core.db import READER_ROLE
 from tests.plugins.servers import serve_in_thread
 
+pytestmark = pytest.mark.slow
+
 DOC = Path(__file__).resolve().parent.parent / "docs" / "notebook.md"
 
 

@@ -22,6 +22,8 @@ from tests.conftest import ADMIN, INGEST
 from tests.helpers import minimal_payload
 from tests.plugins.servers import free_port as _free_port
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def own_server():

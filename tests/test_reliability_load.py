@@ -14,6 +14,8 @@ import pytest
 from tests.conftest import INGEST, q
 from tests.plugins.servers import api_process
 
+pytestmark = pytest.mark.slow
+
 N_RESULTS = 2000
 N_RUNS_WITH_EXAMPLES = 20
 N_EXAMPLES_PER_RUN = 10_000
