@@ -5,7 +5,7 @@ import sys
 
 
 def main(argv=None) -> int:
-    from ingest_api.backfill import main as run
+    from ingest_api.backfill.main import main as run
 
     return run(argv)
 

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from common import ADMIN, INGEST, KeepAlive, free_port, pct
 
-from ingest_api.db import embedded_url
+from ingest_api.core.db import embedded_url
 
 
 def start(checkout: Path, url: str) -> tuple[subprocess.Popen, str]:

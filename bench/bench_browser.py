@@ -163,8 +163,8 @@ def run(url: str, repeat: int) -> list[dict]:
                 ctx.close()
             browser.close()
             # The same-run reference: the heaviest read as bare SQL.
-            from ingest_api import queries as Q
-            from ingest_api.db import flush_facts
+            from ingest_api.core.db import flush_facts
+            from ingest_api.read import heatmap
 
             with psycopg.connect(url) as c2:
                 from psycopg.rows import dict_row
@@ -172,7 +172,7 @@ def run(url: str, repeat: int) -> list[dict]:
                 c2.row_factory = dict_row
                 flush_facts(c2)
                 t0 = time.perf_counter()
-                Q.heatmap(c2)
+                heatmap.heatmap(c2)
                 ref = time.perf_counter() - t0
     finally:
         proc.terminate()
@@ -199,7 +199,7 @@ def main() -> int:
         ctx = embedded_db("eval360-bench-browser-")
     with ctx as url:
         if not args.database_url:
-            from ingest_api.demo import load_demo_data
+            from ingest_api.ingest.demo import load_demo_data
 
             print(load_demo_data(url, scale="llm360", seed=0), flush=True)
         import psycopg

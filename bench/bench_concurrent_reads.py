@@ -104,12 +104,12 @@ def reference(base: str, url: str, path: str, repeat: int = 30) -> dict:
             c.get(path).raise_for_status()
             alone.append(time.perf_counter() - t)
     bare = []
-    from ingest_api import queries
+    from ingest_api.read import catalog
 
     with psycopg.connect(url, autocommit=True) as conn:
         for _ in range(repeat):
             t = time.perf_counter()
-            queries.list_models(conn)
+            catalog.list_models(conn)
             bare.append(time.perf_counter() - t)
     return {"one_request_alone_p50_ms": round(statistics.median(alone) * 1000, 2),
             "bare_sql_p50_ms": round(statistics.median(bare) * 1000, 2)}

@@ -191,7 +191,7 @@ def main() -> int:
         ctx = embedded_db("eval360-bench-dash-")
     with ctx as url:
         if not args.database_url:
-            from ingest_api.demo import load_demo_data
+            from ingest_api.ingest.demo import load_demo_data
 
             print(load_demo_data(url, scale=args.scale, seed=0), flush=True)
         import psycopg

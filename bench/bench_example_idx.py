@@ -29,9 +29,9 @@ def main() -> None:
     ap.add_argument("--idx", type=int, nargs="+", default=[1_000, 1_000_000, 10_000_000])
     args = ap.parse_args()
     sys.path.insert(0, args.repo)
-    from ingest_api.db import migrate
-    from ingest_api.ingest import store_eval_result, store_examples
-    from ingest_api.schemas import EvalResultIn, ExampleIn
+    from ingest_api.core.db import migrate
+    from ingest_api.ingest.schemas import EvalResultIn, ExampleIn
+    from ingest_api.ingest.store import store_eval_result, store_examples
 
     with contextlib.ExitStack() as stack:
         server = os.environ.get("DATABASE_URL")

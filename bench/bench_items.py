@@ -41,8 +41,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bench_ingest import example_rows, payloads, post_examples, post_serial, raw_copy
 from common import INGEST, KeepAlive, api_server, embedded_db
 
-from ingest_api import items
-from ingest_api.db import embedded_url, flush_facts, migrate
+from ingest_api.core.db import embedded_url, flush_facts, migrate
+from ingest_api.read import items
 
 TARGETS_MS = {"slice trends": 200, "item histories (first page)": 300, "dataset items": 1000,
               # the read benchmark's endpoints (bench_read.py), at this table size
@@ -411,7 +411,7 @@ def main() -> int:
         datasets = [f"items_{i:02d}" for i in range(args.datasets)]
         pq_dir = tmp / "parquet"
         if not args.postgres_only and not (pq_dir / "example_outcomes").exists():
-            from ingest_api.export import export_outcomes
+            from ingest_api.read.export import export_outcomes
 
             t = time.perf_counter()
             with psycopg.connect(url) as c:
@@ -437,7 +437,7 @@ def main() -> int:
             print(f"  {q_name:<30} endpoint {rows['endpoint']:>8.1f} (target ≤ {target}: {'met' if ok else 'MISSED'})"
                   + "".join(f" | {e} {v:.1f}" for e, v in rows.items() if e != "endpoint"))
     finally:
-        from ingest_api import db as _db
+        from ingest_api.core import db as _db
 
         srv = _db._embedded.pop(str(tmp.resolve()), None)
         if srv is not None:

@@ -34,8 +34,12 @@ from psycopg.rows import dict_row
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ingest_api import admin, promotion, queries
-from ingest_api.db import embedded_url, flush_facts, migrate
+from ingest_api.core import sqlrows
+from ingest_api.core.db import embedded_url, flush_facts, migrate
+from ingest_api.ops import promotion
+from ingest_api.read import catalog, compare, diagnosis, examples, heatmap, leaderboard
+from ingest_api.read.activity import list_activity
+from ingest_api.read.alerts import list_alerts
 from ingest_api.stats import wilson_interval_array
 
 TARGETS_MS = {"heatmap": 25, "leaderboard": 10, "models": 10, "diagnosis": 30, "model scores": 50,
@@ -213,15 +217,15 @@ def reuse_info(url: str) -> dict:
 class Recorder:
     """Records the statements a query function runs, to replay them as 'bare SQL'.
 
-    Every statement of `queries` goes through one of its fetch helpers: _rows, _records or _tuples,
-    or _batch (several statements in one round trip; replayed one by one here).
+    Every statement of the readers (ingest_api/read/) goes through core.sqlrows: rows, records or tuples,
+    or batch (several statements in one round trip; replayed one by one here).
     """
 
-    HELPERS = ("_rows", "_records", "_tuples", "_batch")
+    HELPERS = ("rows", "records", "tuples", "batch")
 
     def __init__(self):
         self.calls: list[tuple] = []
-        self._orig = {name: getattr(queries, name) for name in self.HELPERS}
+        self._orig = {name: getattr(sqlrows, name) for name in self.HELPERS}
 
     def __enter__(self):
         def recording(orig):
@@ -236,12 +240,12 @@ class Recorder:
                 return orig(conn, statements)
             return rec
         for name, orig in self._orig.items():
-            setattr(queries, name, (recording_batch if name == "_batch" else recording)(orig))
+            setattr(sqlrows, name, (recording_batch if name == "batch" else recording)(orig))
         return self
 
     def __exit__(self, *a):
         for name, orig in self._orig.items():
-            setattr(queries, name, orig)
+            setattr(sqlrows, name, orig)
 
 
 class _RecordingCursor:
@@ -268,7 +272,7 @@ class _RecordingCursor:
 
 
 class RecordingConn:
-    """For functions outside `queries` (admin, promotion): a connection that records every
+    """For functions outside ingest_api/read/ (promotion): a connection that records every
     statement run through it (execute, or a cursor's execute), to replay them as 'bare SQL'."""
 
     def __init__(self, conn):
@@ -330,7 +334,7 @@ def main() -> int:
                                                           baseline_margin)
                              values ('release', 'train-03', 'core', '{"bench_01": 0.3, "bench_02": 0.3}',
                                      'baseline-0', 0.0)""")
-            from ingest_api import alerts as alert_rules
+            from ingest_api.ops import alerts as alert_rules
 
             with psycopg.connect(url, row_factory=dict_row) as c:
                 flush_facts(c)
@@ -344,44 +348,44 @@ def main() -> int:
 
         endpoints = [
             ("models", "/api/models",
-             lambda c: queries.list_models(c, order="newest", legacy_keys=True)),
-            ("model detail", "/api/models/train-03", lambda c: queries.get_model(c, "train-03")),
-            ("model scores", "/api/models/train-03/scores", lambda c: queries.model_scores_json(c, "train-03")),
+             lambda c: catalog.list_models(c, order="newest", legacy_keys=True)),
+            ("model detail", "/api/models/train-03", lambda c: catalog.get_model(c, "train-03")),
+            ("model scores", "/api/models/train-03/scores", lambda c: catalog.model_scores_json(c, "train-03")),
             ("scores, columns", "/api/models/train-03/scores?shape=columns",
-             lambda c: queries.model_scores_json(c, "train-03", shape="columns")),
-            ("diagnosis", "/api/models/train-03/diagnosis", lambda c: queries.diagnosis(c, "train-03")),
-            ("checkpoint", f"/api/checkpoints/{b_ck}", lambda c: queries.get_checkpoint(c, b_ck)),
-            ("datasets", "/api/datasets", lambda c: queries.list_datasets(c)),
+             lambda c: catalog.model_scores_json(c, "train-03", shape="columns")),
+            ("diagnosis", "/api/models/train-03/diagnosis", lambda c: diagnosis.diagnosis(c, "train-03")),
+            ("checkpoint", f"/api/checkpoints/{b_ck}", lambda c: catalog.get_checkpoint(c, b_ck)),
+            ("datasets", "/api/datasets", lambda c: catalog.list_datasets(c)),
             ("leaderboard", "/api/datasets/bench_07/leaderboard?score=latest",
-             lambda c: queries.leaderboard(c, "bench_07")),
+             lambda c: leaderboard.leaderboard(c, "bench_07")),
             ("leaderboard best", "/api/datasets/bench_07/leaderboard?score=best",
-             lambda c: queries.leaderboard(c, "bench_07", score="best")),
-            ("heatmap", "/api/heatmap?score=latest", lambda c: queries.heatmap(c)),
-            ("heatmap best", "/api/heatmap?score=best", lambda c: queries.heatmap(c, score="best")),
+             lambda c: leaderboard.leaderboard(c, "bench_07", score="best")),
+            ("heatmap", "/api/heatmap?score=latest", lambda c: heatmap.heatmap(c)),
+            ("heatmap best", "/api/heatmap?score=best", lambda c: heatmap.heatmap(c, score="best")),
             ("suite heatmap", "/api/suites/core/heatmap?score=latest",
-             lambda c: queries.heatmap(c, suite_datasets=queries.get_suite(c, "core")["dataset_names"])),
+             lambda c: heatmap.heatmap(c, suite_datasets=catalog.get_suite(c, "core")["dataset_names"])),
             ("compare curves", "/api/compare?models=train-01,train-02,train-03&dataset=bench_05",
-             lambda c: queries.compare_curves(c, ["train-01", "train-02", "train-03"], "bench_05")),
+             lambda c: compare.compare_curves(c, ["train-01", "train-02", "train-03"], "bench_05")),
             ("compare profile", "/api/compare?models=train-01,train-02,baseline-0&common_only=true",
-             lambda c: queries.category_profile(c, ["train-01", "train-02", "baseline-0"], common_only=True)),
+             lambda c: compare.category_profile(c, ["train-01", "train-02", "baseline-0"], common_only=True)),
             ("diff", f"/api/diff?checkpoint_a={a_ck}&checkpoint_b={b_ck}",
-             lambda c: queries.diff_checkpoints(c, a_ck, b_ck)),
-            ("filters", "/api/filters", lambda c: queries.filters(c)),
-            ("suites", "/api/suites", lambda c: queries.list_suites(c)),
-            ("eval run", f"/api/eval-runs/{big}", lambda c: queries.get_eval_run(c, big)),
+             lambda c: compare.diff_checkpoints(c, a_ck, b_ck)),
+            ("filters", "/api/filters", lambda c: catalog.filters(c)),
+            ("suites", "/api/suites", lambda c: catalog.list_suites(c)),
+            ("eval run", f"/api/eval-runs/{big}", lambda c: examples.get_eval_run(c, big)),
             ("examples page", f"/api/eval-runs/{big}/examples?correct=false&limit=50",
-             lambda c: queries.run_examples(c, big, correct=False)),
+             lambda c: examples.run_examples(c, big, correct=False)),
             ("examples search", f"/api/eval-runs/{big}/examples?q=answer%20is%2042&limit=50",
-             lambda c: queries.run_examples(c, big, search="answer is 42")),
-            ("slices (10k run)", f"/api/eval-runs/{big}/slices", lambda c: queries.run_slices(c, big)),
+             lambda c: examples.run_examples(c, big, search="answer is 42")),
+            ("slices (10k run)", f"/api/eval-runs/{big}/slices", lambda c: examples.run_slices(c, big)),
             ("promotion status", "/api/models/train-03/promotion-status",
              lambda c: promotion.promotion_status(c, "train-03")),
-            ("alerts", "/api/alerts", lambda c: admin.list_alerts(c)),
+            ("alerts", "/api/alerts", lambda c: list_alerts(c)),
             ("alerts, a model", "/api/alerts?model_id=train-03&status=all",
-             lambda c: admin.list_alerts(c, model_id="train-03", status="all")),
-            ("activity", "/api/activity", lambda c: admin.list_activity(c)),
+             lambda c: list_alerts(c, model_id="train-03", status="all")),
+            ("activity", "/api/activity", lambda c: list_activity(c)),
             ("activity, a model", "/api/activity?model_id=train-03",
-             lambda c: admin.list_activity(c, model_id="train-03")),
+             lambda c: list_activity(c, model_id="train-03")),
         ]
         rows = []
         load_avg = os.getloadavg()[0]
@@ -402,7 +406,7 @@ def main() -> int:
                     with Recorder() as rec:
                         fn(conn)
                     stmts = rec.calls
-                    if not stmts:  # not a `queries` function: record at the connection
+                    if not stmts:  # not a reader of ingest_api/read/: record at the connection
                         recording = RecordingConn(conn)
                         fn(recording)
                         stmts = recording.calls
@@ -447,7 +451,7 @@ def main() -> int:
     finally:
         if not keep:
             try:
-                from ingest_api import db as _db
+                from ingest_api.core import db as _db
                 srv = _db._embedded.pop(str(tmp.resolve()), None)
                 if srv is not None:
                     srv.cleanup()

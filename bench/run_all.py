@@ -54,7 +54,7 @@ def main() -> int:
     data_dir = Path(tempfile.mkdtemp(prefix="eval360-bench-llm360-"))
     parts["read"] = run("read", ["bench/bench_read.py", "--data-dir", str(data_dir), "--repeat", "30",
                                  "--json", str(OUT / "read.json")])
-    from ingest_api.db import _embedded, embedded_url
+    from ingest_api.core.db import _embedded, embedded_url
 
     url = embedded_url(data_dir)  # the same LLM360-scale database, for the dashboard renders
     try:

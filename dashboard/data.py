@@ -1,4 +1,4 @@
-"""Cached loaders: thin wrappers over ingest_api.queries / promotion / admin, cached on the data's version.
+"""Cached loaders: thin wrappers over ingest_api.read (and ops: promotion, admin), cached on the data's version.
 
 Every loader takes the database URL as its first argument, so the caches (and the connection
 pool, a cached resource keyed on the URL) never mix two databases. Loaders return plain dicts
@@ -13,19 +13,24 @@ cached answer is served and the database is not queried again. A new result show
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 import streamlit as st
-from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from ingest_api import queries as Q
-from ingest_api.db import checkout, credential_source, release
-from ingest_api.settings import Settings
+from ingest_api.core.auth import role_of
+from ingest_api.core.db import checkout, make_pool, release, resolve_database_url
+from ingest_api.core.settings import get_settings
+from ingest_api.ops import admin, promotion
+from ingest_api.read import catalog, compare, examples, scores
+from ingest_api.read import diagnosis as diagnosis_q
+from ingest_api.read import heatmap as heatmap_q
+from ingest_api.read import leaderboard as leaderboard_q
+from ingest_api.read.activity import list_activity
+from ingest_api.read.alerts import backlog, list_alerts
 
 # Only a safety net: entries are keyed on the data version, so a write shows at once. The TTL bounds
 # the one race a counter read outside the writer's transaction allows (migration 0015's comment).
@@ -38,37 +43,22 @@ SCORE_CHOICES = ("latest", "best", "step")
 
 def database_url() -> str:
     """DATABASE_URL (set by `eval360 dashboard`), else the URL the rest of Eval360 would resolve."""
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        return url
-    return _resolved_url(str(Settings.from_env().data_dir))
+    settings = get_settings()
+    return settings.database_url or _resolved_url(str(settings.data_dir))
 
 
 @st.cache_resource(show_spinner=False)
 def _resolved_url(data_dir: str) -> str:
-    from ingest_api.db import resolve_database_url
-
-    return resolve_database_url(Settings.from_env())
+    return resolve_database_url(get_settings())
 
 
 @st.cache_resource(show_spinner=False)
 def pool(url: str) -> ConnectionPool:
-    """One small pool per database URL, shared by every session of this process."""
-    timeout_ms = int(Settings.from_env().statement_timeout_ms)
-
-    def configure(conn: psycopg.Connection) -> None:
-        conn.execute(f"set statement_timeout = {timeout_ms}")
-        conn.execute("set application_name = 'eval360-dashboard'")
-        conn.commit()
-
-    # The password comes from DATABASE_URL, EVAL360_DATABASE_PASSWORD_FILE or EVAL360_DATABASE_SECRET_ID,
-    # and is fetched again when the server refuses it (a rotation): see ingest_api/credentials.py.
-    source = credential_source(url)
-    p = ConnectionPool(source.conninfo, connection_class=source.connection_class(psycopg.Connection), min_size=1,
-                       max_size=4, kwargs={"row_factory": dict_row}, configure=configure,
-                       timeout=5.0, open=False, name="eval360-dashboard")
-    p.open(wait=False)
-    return p
+    """One small pool per database URL, shared by every session of this process (the API's pool set-up:
+    the password from DATABASE_URL, EVAL360_DATABASE_PASSWORD_FILE or EVAL360_DATABASE_SECRET_ID, fetched
+    again when the server refuses it)."""
+    return make_pool(url, get_settings(), name="eval360-dashboard", min_size=1, max_size=4, timeout_s=5.0,
+                     open_wait=False)
 
 
 @contextmanager
@@ -136,22 +126,22 @@ def counts(url: str) -> dict:
 
 @versioned
 def filters(url: str) -> dict:
-    return _call(url, Q.filters)
+    return _call(url, catalog.filters)
 
 
 @versioned
 def list_models(url: str, model_type: str | None = None, owner: str | None = None) -> list[dict]:
-    return _call(url, Q.list_models, model_type=model_type, owner=owner)
+    return _call(url, catalog.list_models, model_type=model_type, owner=owner)
 
 
 @versioned
 def list_suites(url: str) -> list[dict]:
-    return _call(url, Q.list_suites)
+    return _call(url, catalog.list_suites)
 
 
 @versioned
 def list_datasets(url: str) -> list[dict]:
-    return _call(url, Q.list_datasets)
+    return _call(url, catalog.list_datasets)
 
 
 @versioned
@@ -160,9 +150,9 @@ def heatmap(url: str, score: str = "latest", step: int | None = None, suite: str
     with connection(url) as conn:
         suite_datasets = None
         if suite:
-            s = Q.get_suite(conn, suite)
+            s = catalog.get_suite(conn, suite)
             suite_datasets = list(s["dataset_names"]) if s else []
-        return Q.heatmap(conn, score=score, step=step, suite_datasets=suite_datasets, category=category,
+        return heatmap_q.heatmap(conn, score=score, step=step, suite_datasets=suite_datasets, category=category,
                          model_type=model_type, owner=owner)
 
 
@@ -171,14 +161,14 @@ def heatmap(url: str, score: str = "latest", step: int | None = None, suite: str
 
 @versioned
 def get_model(url: str, model_id: str) -> dict | None:
-    return _call(url, Q.get_model, model_id)
+    return _call(url, catalog.get_model, model_id)
 
 
 @versioned
 def checkpoint_info(url: str, ident: str) -> dict | None:
     """The checkpoint an id (or alias) names: checkpoint_id, model_id, training_step; None if unknown."""
     with connection(url) as conn:
-        cid = Q.resolve_checkpoint(conn, ident)
+        cid = catalog.resolve_checkpoint(conn, ident)
         if cid is None:
             return None
         return conn.execute("select checkpoint_id, model_id, training_step from checkpoints where checkpoint_id = %s",
@@ -187,24 +177,22 @@ def checkpoint_info(url: str, ident: str) -> dict | None:
 
 @versioned
 def model_scores(url: str, model_id: str) -> dict | None:
-    return _call(url, Q.model_scores, model_id)
+    return _call(url, catalog.model_scores, model_id)
 
 
 @versioned
 def diagnosis(url: str, model_id: str) -> dict | None:
-    return _call(url, Q.diagnosis, model_id)
+    return _call(url, diagnosis_q.diagnosis, model_id)
 
 
 @versioned
 def category_profile(url: str, models: tuple[str, ...], common_only: bool = False, score: str = "latest",
                      step: int | None = None) -> dict:
-    return _call(url, Q.category_profile, list(models), common_only=common_only, score=score, step=step)
+    return _call(url, compare.category_profile, list(models), common_only=common_only, score=score, step=step)
 
 
 @versioned
 def promotion_status(url: str, model_id: str, checkpoint_id: str | None = None) -> dict:
-    from ingest_api import promotion
-
     return _call(url, promotion.promotion_status, model_id, checkpoint_id)
 
 
@@ -214,17 +202,17 @@ def promotion_status(url: str, model_id: str, checkpoint_id: str | None = None) 
 @versioned
 def leaderboard(url: str, dataset: str, score: str = "latest", step: int | None = None,
                 model_type: str | None = None) -> dict | None:
-    return _call(url, Q.leaderboard, dataset, score=score, step=step, model_type=model_type)
+    return _call(url, leaderboard_q.leaderboard, dataset, score=score, step=step, model_type=model_type)
 
 
 @versioned
 def suite(url: str, suite_id: str) -> dict | None:
-    return _call(url, Q.get_suite, suite_id)
+    return _call(url, catalog.get_suite, suite_id)
 
 
 @versioned
 def compare_curves(url: str, models: tuple[str, ...], dataset: str, common_only: bool = False) -> dict:
-    return _call(url, Q.compare_curves, list(models), dataset, common_only=common_only)
+    return _call(url, compare.compare_curves, list(models), dataset, common_only=common_only)
 
 
 @versioned
@@ -241,7 +229,7 @@ def curves(url: str, models: tuple[str, ...], datasets: tuple[str, ...] | None =
                 where s.model_id = any(%(m)s) and (%(all)s or s.dataset_name = any(%(d)s)) and s.is_scored
                 order by s.model_id, s.dataset_name, s.training_step nulls last""",
             {"m": list(models), "d": list(datasets or ()), "all": datasets is None}).fetchall()
-    Q._with_intervals(rows)
+    scores.with_intervals(rows)
     keep = ("model_id", "model_type", "checkpoint_id", "training_step", "dataset_name", "category", "metric_name",
             "metric_value", "n", "ci_lower", "ci_upper", "interval_method")
     return [{k: r.get(k) for k in keep} for r in rows]
@@ -259,7 +247,7 @@ def nearest_steps(url: str, step: int, limit: int = 5) -> list[int]:
 
 @versioned
 def diff_checkpoints(url: str, checkpoint_a: str, checkpoint_b: str, flips_limit: int = 20) -> dict | None:
-    return _call(url, Q.diff_checkpoints, checkpoint_a, checkpoint_b, flips_limit=flips_limit)
+    return _call(url, compare.diff_checkpoints, checkpoint_a, checkpoint_b, flips_limit=flips_limit)
 
 
 # ------------------------------------------------------------------ eval runs and examples
@@ -267,7 +255,7 @@ def diff_checkpoints(url: str, checkpoint_a: str, checkpoint_b: str, flips_limit
 
 @versioned
 def eval_run(url: str, eval_run_id: str) -> dict | None:
-    return _call(url, Q.get_eval_run, eval_run_id)
+    return _call(url, examples.get_eval_run, eval_run_id)
 
 
 @versioned
@@ -289,13 +277,13 @@ def runs_with_examples(url: str, model_id: str | None = None, dataset: str | Non
 def run_examples(url: str, eval_run_id: str, correct: bool | None = None, topic: str | None = None,
                  difficulty: str | None = None, search: str | None = None, limit: int = 50,
                  offset: int = 0) -> dict | None:
-    return _call(url, Q.run_examples, eval_run_id, correct=correct, topic=topic, difficulty=difficulty,
+    return _call(url, examples.run_examples, eval_run_id, correct=correct, topic=topic, difficulty=difficulty,
                  search=search, limit=limit, offset=offset)
 
 
 @versioned
 def run_slices(url: str, eval_run_id: str) -> dict | None:
-    return _call(url, Q.run_slices, eval_run_id)
+    return _call(url, examples.run_slices, eval_run_id)
 
 
 @versioned
@@ -325,9 +313,7 @@ def alerts(url: str, model_id: str | None = None, status: str = "open", severity
            since: Any = None, checkpoint_id: str | None = None) -> dict:
     """Alerts newest first, one page (limit/offset) of all that match; `since`: created at or after it
     (the admin API's own list_alerts)."""
-    from ingest_api import admin
-
-    return _call(url, admin.list_alerts, model_id=model_id, status=status, severity=severity,
+    return _call(url, list_alerts, model_id=model_id, status=status, severity=severity,
                  alert_type=alert_type, acknowledged=acknowledged, checkpoint_id=checkpoint_id, limit=limit,
                  offset=offset, since=since)
 
@@ -336,29 +322,20 @@ def alerts(url: str, model_id: str | None = None, status: str = "open", severity
 def activity(url: str, model_id: str | None = None, event_type: str | None = None, limit: int = 100,
              offset: int = 0, since: Any = None) -> dict:
     """The activity feed newest first, one page of all events that match; `since`: at or after it."""
-    from ingest_api import admin
-
-    return _call(url, admin.list_activity, model_id=model_id, event_type=event_type, limit=limit,
+    return _call(url, list_activity, model_id=model_id, event_type=event_type, limit=limit,
                  offset=offset, since=since)
 
 
 def alert_backlog(url: str) -> dict:
     """Alert checks queued and not judged yet (not cached: the worker drains them without other writes)."""
-    from ingest_api.alerts import backlog
-
     return _call(url, backlog)
 
 
-def acknowledge(url: str, alert_id: int, by: str, note: str | None = None) -> dict:
-    """Acknowledge through the admin API's own function (the caller has checked the admin token)."""
-    return acknowledge_many(url, [alert_id], by, note)[0]
 
 
 def acknowledge_many(url: str, alert_ids: Sequence[int], by: str, note: str | None = None) -> list[dict]:
     """Acknowledge several alerts in one transaction, each through admin.acknowledge_alert (the function
     POST /api/alerts/{id}/acknowledge calls): all or none. The caller has checked the admin token."""
-    from ingest_api import admin
-
     with connection(url) as conn, conn.transaction():
         out = [admin.acknowledge_alert(conn, int(a), by, note) for a in alert_ids]
     clear_caches()
@@ -366,12 +343,6 @@ def acknowledge_many(url: str, alert_ids: Sequence[int], by: str, note: str | No
 
 
 def admin_token_ok(token: str) -> bool:
-    """Constant-time check of a typed admin token against EVAL360_ADMIN_TOKEN (unset: never)."""
-    import hmac
+    """The API's token rule (core.auth.role_of): only the admin token may acknowledge."""
+    return role_of(token, get_settings()) == "admin"
 
-    expected = Settings.from_env().admin_token
-    return bool(token) and bool(expected) and hmac.compare_digest(token.encode(), expected.encode())
-
-
-def ids(rows: Sequence[dict], key: str) -> list[str]:
-    return [r[key] for r in rows]

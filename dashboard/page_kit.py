@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -170,14 +170,6 @@ def table(df: pd.DataFrame, *, name: str, key: str, column_config: dict | None =
     return event
 
 
-def rows_df(rows: Iterable[dict], columns: Sequence[str] | None = None) -> pd.DataFrame:
-    df = pd.DataFrame(list(rows))
-    if columns is not None:
-        for c in columns:
-            if c not in df.columns:
-                df[c] = None
-        df = df[list(columns)]
-    return df
 
 
 # ------------------------------------------------------------------ numbers

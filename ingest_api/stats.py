@@ -15,9 +15,10 @@ import numpy as np
 from scipy import special as sc
 from scipy import stats as st
 
-from .metrics import is_proportion_metric
+from .ingest.metrics import is_proportion_metric
 
 Z95 = float(st.norm.ppf(0.975))
+ALPHA = 0.05  # the default false discovery rate: the reads' significance and the alert rules
 
 
 def _two_sided_normal_p(z: float) -> float:
@@ -78,8 +79,9 @@ class TestResult:
     n_b: int | None = None
 
     def as_dict(self) -> dict:
-        return {"p_value": self.p_value, "effect": self.effect, "ci_lower": self.ci_lower,
-                "ci_upper": self.ci_upper, "method": self.method, "n_a": self.n_a, "n_b": self.n_b}
+        """The test as the read API shows it (diff, diagnosis)."""
+        return {"p_value": self.p_value, "effect": self.effect, "effect_ci_lower": self.ci_lower,
+                "effect_ci_upper": self.ci_upper, "test": self.method}
 
 
 def two_proportion_test(p_a: float | None, n_a: int | None, p_b: float | None, n_b: int | None) -> TestResult:
@@ -218,17 +220,6 @@ def trend(steps: Sequence[float], values: Sequence[float | None], *, window: int
     return Trend(label, slope, (lo, hi), pval, len(pts))
 
 
-def bootstrap_mean_ci(values: Sequence[float], *, n_boot: int = 2000, seed: int = 0,
-                      level: float = 0.95) -> tuple[float | None, float | None]:
-    """Percentile bootstrap interval of a mean over examples (scipy.stats.bootstrap)."""
-    arr = np.asarray([v for v in values if v is not None], dtype=float)
-    if arr.size == 0:
-        return None, None
-    if arr.size == 1 or np.all(arr == arr[0]):
-        return float(arr[0]), float(arr[0])
-    res = st.bootstrap((arr,), np.mean, n_resamples=n_boot, confidence_level=level,
-                       method="percentile", random_state=np.random.default_rng(seed), vectorized=True)
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 # ------------------------------------------------------------------ read side: vectorised intervals

@@ -1,4 +1,5 @@
-"""Test fixtures: a real PostgreSQL (embedded by default, EVAL360_TEST_DATABASE_URL when set)."""
+"""Test fixtures: a real PostgreSQL (embedded by default, EVAL360_TEST_DATABASE_URL when set), the app
+and its client. More fixtures, by area, in tests/plugins/ (registered below)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,18 @@ import os
 import secrets
 import tempfile
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql
 
-from ingest_api.db import migrate
-from ingest_api.settings import Settings
+from ingest_api.core.db import migrate
+from ingest_api.core.settings import Settings
+
+pytest_plugins = ["tests.plugins.environment", "tests.plugins.servers", "tests.plugins.webhooks",
+                  "tests.plugins.backfill"]
 
 INGEST = "test-ingest-token"
 ADMIN = "test-admin-token"
@@ -27,20 +32,6 @@ def _with_db(url: str, dbname: str) -> str:
     params = conninfo_to_dict(url)
     params["dbname"] = dbname
     return make_conninfo(**params)
-
-
-@pytest.fixture(autouse=True)
-def _webhooks_may_reach_loopback():
-    """Tests deliver webhooks to receivers on 127.0.0.1, which production refuses (ingest_api/netguard.py);
-    tests/test_security_webhooks.py turns the setting off to test that refusal. Not monkeypatch: a test's
-    monkeypatch.undo() must not take it away."""
-    key, old = "EVAL360_WEBHOOK_ALLOW_PRIVATE", os.environ.get("EVAL360_WEBHOOK_ALLOW_PRIVATE")
-    os.environ[key] = "1"
-    yield
-    if old is None:
-        os.environ.pop(key, None)
-    else:
-        os.environ[key] = old
 
 
 @pytest.fixture(scope="session")
@@ -102,12 +93,15 @@ def db(db_url):
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings(database_url=None, data_dir=tmp_path, ingest_token=INGEST, admin_token=ADMIN)
+    """The environment's settings (a module's switches, e.g. alerts_inline, included) with the test's
+    tokens and data directory."""
+    return replace(Settings.from_env(), database_url=None, data_dir=tmp_path, ingest_token=INGEST,
+                   admin_token=ADMIN)
 
 
 @pytest.fixture
 def app(db, settings):
-    from ingest_api.app import create_app
+    from ingest_api.api.app import create_app
 
     return create_app(settings, database_url=db)
 
@@ -118,6 +112,25 @@ def client(app):
 
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
+
+
+@pytest.fixture
+def make_client(db, settings):
+    """make_client(**settings_changes): a context manager yielding a TestClient of an app built with
+    those settings changed (e.g. alerts_inline=False), on the test's database."""
+    from contextlib import contextmanager
+
+    from fastapi.testclient import TestClient
+
+    from ingest_api.api.app import create_app
+
+    @contextmanager
+    def make(**changes):
+        with TestClient(create_app(replace(settings, **changes), database_url=db),
+                        raise_server_exceptions=False) as c:
+            yield c
+
+    return make
 
 
 @pytest.fixture

@@ -8,16 +8,9 @@ import psycopg
 import pytest
 
 from tests.conftest import q
-from tests.test_alert_support import post
+from tests.plugins.alert_data import post
 
-
-@pytest.fixture(autouse=True)
-def _judge_alerts_inline(monkeypatch):
-    """These tests check the rules as each result arrives: judge in the ingest transaction
-    (the default queues the judgement for the worker; tests/test_alert_deferred.py covers that)."""
-    monkeypatch.setenv("EVAL360_ALERTS_INLINE", "1")
-
-
+pytestmark = pytest.mark.usefixtures("alerts_inline")
 
 def _events(client, **params) -> list[dict]:
     r = client.get("/api/activity", params=params)

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from ingest_api.worker import run_worker
+from ingest_api.ops.worker import run_worker
 from tests.conftest import q
-from tests.test_alert_support import open_alerts, post
+from tests.plugins.alert_data import open_alerts, post
 
-
-@pytest.fixture(autouse=True)
-def _deferred(monkeypatch):
-    monkeypatch.delenv("EVAL360_ALERTS_INLINE", raising=False)
-
+pytestmark = pytest.mark.usefixtures("alerts_deferred")
 
 def test_ingest_queues_and_worker_raises_the_same_alert(client, db, ingest_headers):
     for step, v in ((1000, 0.70), (2000, 0.70)):

@@ -10,18 +10,18 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from ingest_api.webhooks import DeliveryConfig, deliver_due
-from ingest_api.worker import run_worker
+from ingest_api.ops.delivery import DeliveryConfig, deliver_due
+from ingest_api.ops.worker import run_worker
 from tests.conftest import q
-from tests.test_alert_support import open_alerts, paired_outcomes, post, post_examples
-from tests.test_webhooks import Receiver, _register
+from tests.plugins.alert_data import open_alerts, paired_outcomes, post, post_examples
+from tests.plugins.webhooks import Receiver, register
 
 M = "k14"
 FAST = DeliveryConfig(timeout_s=5.0, backoff_base_s=0.0, backoff_cap_s=0.0)
 
 
-def test_health_reports_the_alert_backlog(client, db, ingest_headers, monkeypatch):
-    monkeypatch.delenv("EVAL360_ALERTS_INLINE", raising=False)  # default: the worker judges
+@pytest.mark.usefixtures("alerts_deferred")  # the default: the worker judges
+def test_health_reports_the_alert_backlog(client, db, ingest_headers):
     h = client.get("/api/health").json()
     assert (h["alerts_pending"], h["alerts_lag_s"]) == (0, 0)
     for s in (1000, 2000):
@@ -34,13 +34,13 @@ def test_health_reports_the_alert_backlog(client, db, ingest_headers, monkeypatc
     assert (h["alerts_pending"], h["alerts_lag_s"]) == (0, 0)
 
 
+@pytest.mark.usefixtures("alerts_inline")
 def test_no_webhook_for_an_alert_resolved_before_delivery(client, db, ingest_headers, admin_headers, monkeypatch):
     """Out-of-order posting raises an alert at step 3000 that step 2000, arriving late, resolves: the
     webhook of the transient alert is withdrawn, only the lasting one (step 2000) goes out."""
-    monkeypatch.setenv("EVAL360_ALERTS_INLINE", "1")
     monkeypatch.setenv("EVAL360_ALERT_QUIET_S", "0")
     with Receiver() as rx:
-        _register(client, admin_headers, rx.url, events=["regression"])
+        register(client, admin_headers, rx.url, events=["regression"])
         post(client, ingest_headers, M, 1000, "gsm8k", 0.70)
         post(client, ingest_headers, M, 3000, "gsm8k", 0.58)
         assert [a["checkpoint_id"] for a in open_alerts(client, type="regression")] == [f"{M}__step-3000"]
@@ -54,11 +54,11 @@ def test_no_webhook_for_an_alert_resolved_before_delivery(client, db, ingest_hea
     assert rows == {f"{M}__step-3000": "withdrawn", f"{M}__step-2000": "delivered"}
 
 
+@pytest.mark.usefixtures("alerts_inline")
 def test_a_regression_waits_for_its_quiet_period(client, db, ingest_headers, admin_headers, monkeypatch):
-    monkeypatch.setenv("EVAL360_ALERTS_INLINE", "1")
     monkeypatch.setenv("EVAL360_ALERT_QUIET_S", "3600")
     with Receiver() as rx:
-        _register(client, admin_headers, rx.url, events=["regression"])
+        register(client, admin_headers, rx.url, events=["regression"])
         post(client, ingest_headers, M, 1000, "gsm8k", 0.70)
         post(client, ingest_headers, M, 2000, "gsm8k", 0.55)
         assert len(open_alerts(client, type="regression")) == 1
@@ -68,8 +68,8 @@ def test_a_regression_waits_for_its_quiet_period(client, db, ingest_headers, adm
     assert [r["status"] for r in q(db, "select status from webhook_deliveries")] == ["pending"]
 
 
+@pytest.mark.usefixtures("alerts_inline")
 def test_not_testable_in_leaderboard_and_diff(client, db, ingest_headers, monkeypatch):
-    monkeypatch.setenv("EVAL360_ALERTS_INLINE", "1")
     # No sample count, no examples, no stderr: 0.612 vs 0.586 cannot be separated.
     post(client, ingest_headers, "ma", 1000, "nodata", 0.612, n=None)
     post(client, ingest_headers, "mb", 1000, "nodata", 0.586, n=None)
@@ -88,8 +88,8 @@ def test_not_testable_in_leaderboard_and_diff(client, db, ingest_headers, monkey
     assert [b["is_tied"] for b in board] == [True, True] and "not_testable" not in board[0]
 
 
+@pytest.mark.usefixtures("alerts_inline")
 def test_severity_large_drop_critical_small_drop_warning(client, db, ingest_headers, admin_headers, monkeypatch):
-    monkeypatch.setenv("EVAL360_ALERTS_INLINE", "1")
     for s in (1000, 2000):
         post(client, ingest_headers, M, s, "big", 0.70, n=1000)
         post(client, ingest_headers, M, s, "small", 0.60, n=50_000)
@@ -107,10 +107,10 @@ def test_severity_large_drop_critical_small_drop_warning(client, db, ingest_head
                        json={"benchmarks": [{"dataset_name": "small", "critical_drop_points": -1}]}).status_code == 422
 
 
+@pytest.mark.usefixtures("alerts_inline")
 @pytest.mark.parametrize("with_examples", [True, False])
 def test_diff_alert_and_promotion_report_one_p_value(client, db, ingest_headers, admin_headers, monkeypatch,
                                                     with_examples):
-    monkeypatch.setenv("EVAL360_ALERTS_INLINE", "1")
     rng = np.random.default_rng(13)
     x, y = paired_outcomes(rng, 500, 0.6, drop=0.06 if with_examples else 0.12, agreement=0.85)
     a = post(client, ingest_headers, M, 1000, "gsm8k", float(x.mean()), n=500)

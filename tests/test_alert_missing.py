@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_alert_support import open_alerts, post
+from tests.plugins.alert_data import open_alerts, post
 
-
-@pytest.fixture(autouse=True)
-def _judge_alerts_inline(monkeypatch):
-    """These tests check the rules as each result arrives: judge in the ingest transaction
-    (the default queues the judgement for the worker; tests/test_alert_deferred.py covers that)."""
-    monkeypatch.setenv("EVAL360_ALERTS_INLINE", "1")
-
+pytestmark = pytest.mark.usefixtures("alerts_inline")
 
 M = "k2"
 

@@ -7,20 +7,15 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from ingest_api import alerts
-from ingest_api.ingest import store_eval_result
-from ingest_api.schemas import EvalResultIn
-from ingest_api.worker import run_worker
+from ingest_api.ingest.schemas import EvalResultIn
+from ingest_api.ingest.store import store_eval_result
+from ingest_api.ops import alerts
+from ingest_api.ops.worker import run_worker
 from tests.conftest import q, truncate_all
-from tests.test_alert_support import alert_keys, open_alerts, paired_outcomes, post, post_examples, result
+from tests.plugins.alert_data import alert_keys, open_alerts, paired_outcomes, post, post_examples, result
+from tests.plugins.servers import serve_in_thread
 
-
-@pytest.fixture(autouse=True)
-def _judge_alerts_inline(monkeypatch):
-    """These tests check the rules as each result arrives: judge in the ingest transaction
-    (the default queues the judgement for the worker; tests/test_alert_deferred.py covers that)."""
-    monkeypatch.setenv("EVAL360_ALERTS_INLINE", "1")
-
+pytestmark = pytest.mark.usefixtures("alerts_inline")
 
 M = "k2"
 
@@ -90,7 +85,6 @@ def test_shuffled_order_with_examples_and_worker(client, db, ingest_headers):
 
 def test_shuffled_order_direct_store_larger(db):
     """12 checkpoints x 8 datasets through store_eval_result (the ingest path minus HTTP): shuffled, reversed."""
-    alerts.register()
     datasets = [f"ds{i}" for i in range(8)]
     rows = _scenario(2, 12, datasets)
 
@@ -100,7 +94,7 @@ def test_shuffled_order_direct_store_larger(db):
             for i in order:
                 step, d, v = rows[i]
                 with conn.transaction():
-                    store_eval_result(conn, EvalResultIn(**result(M, step, d, v)))
+                    store_eval_result(conn, EvalResultIn(**result(M, step, d, v)), after_store=alerts.judge_stored)
         return _open_state(db)
 
     in_order = load(range(len(rows)))
@@ -114,9 +108,8 @@ def test_concurrent_posts_of_one_checkpoint_are_healed_by_the_worker(db):
     """Two posts of one checkpoint committed together cannot see each other's rows; the worker re-judges."""
     import threading
 
-    from ingest_api.alerts import Curve, judge_curves
+    from ingest_api.ops.alert_rules import Curve, judge_curves
 
-    alerts.register()
     prev, cur = {"d1": 0.50, "d2": 0.50, "d3": 0.5, "d4": 0.5}, {"d1": 0.447, "d2": 0.35, "d3": 0.5, "d4": 0.5}
 
     def cells(names):
@@ -129,7 +122,7 @@ def test_concurrent_posts_of_one_checkpoint_are_healed_by_the_worker(db):
     assert cells(["d1", "d3", "d4"]) == set() and cells(["d1", "d2", "d3", "d4"]) == {"d1", "d2"}
 
     def store(conn, step, d, v):
-        store_eval_result(conn, EvalResultIn(**result(M, step, d, v)))
+        store_eval_result(conn, EvalResultIn(**result(M, step, d, v)), after_store=alerts.judge_stored)
 
     with psycopg.connect(db, row_factory=dict_row) as conn:
         for d, v in prev.items():
@@ -167,32 +160,18 @@ def test_concurrent_posts_of_one_checkpoint_are_healed_by_the_worker(db):
 def test_concurrent_posts_through_a_live_server_then_worker_match_sequential(app, db):
     """Threads post all datasets of a checkpoint at once, checkpoints in shuffled order (real uvicorn): every
     reply 200, and once the worker has drained the queue, the open alerts are those of a sequential load."""
-    import socket
-    import threading
-    import time
     from concurrent.futures import ThreadPoolExecutor
 
     import httpx
-    import uvicorn
 
     from tests.conftest import INGEST
 
     rows = _scenario(5, 5, ["gsm8k", "mmlu", "bbh", "aime", "arc", "hella"])
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    t = threading.Thread(target=server.run, daemon=True)
-    t.start()
-    deadline = time.time() + 60
-    while not server.started:
-        assert time.time() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
     headers = {"Authorization": f"Bearer {INGEST}"}
-    try:
+    with serve_in_thread(app) as base:
         def send(row):
             step, d, v = row
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as c:
+            with httpx.Client(base_url=base, timeout=120) as c:
                 r = c.post("/api/ingest/eval-result", json=result(M, step, d, v), headers=headers)
                 return r.status_code if r.status_code == 200 else (r.status_code, r.text[:300])
 
@@ -214,6 +193,3 @@ def test_concurrent_posts_through_a_live_server_then_worker_match_sequential(app
             assert send(row) == 200
         assert concurrent == _open_state(db)
         assert any(k[0] == "regression" for k in concurrent)
-    finally:
-        server.should_exit = True
-        t.join(30)

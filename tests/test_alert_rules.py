@@ -5,17 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ingest_api.worker import run_worker
+from ingest_api.ops.worker import run_worker
 from tests.conftest import q
-from tests.test_alert_support import alert_keys, open_alerts, paired_outcomes, post, post_examples
+from tests.plugins.alert_data import alert_keys, open_alerts, paired_outcomes, post, post_examples
 
-
-@pytest.fixture(autouse=True)
-def _judge_alerts_inline(monkeypatch):
-    """These tests check the rules as each result arrives: judge in the ingest transaction
-    (the default queues the judgement for the worker; tests/test_alert_deferred.py covers that)."""
-    monkeypatch.setenv("EVAL360_ALERTS_INLINE", "1")
-
+pytestmark = pytest.mark.usefixtures("alerts_inline")
 
 M = "k2"
 DATASETS = ["gsm8k", "mmlu", "bbh", "aime"]
@@ -131,7 +125,7 @@ def test_worker_rejudge_is_idempotent(client, db, ingest_headers):
 
 
 def test_backfill_batch_raises_alerts_in_its_transaction(client, db, ingest_headers):
-    from tests.test_alert_support import result
+    from tests.plugins.alert_data import result
 
     batch = [result(M, s, d, v) for s, v in ((1000, 0.7), (2000, 0.7), (3000, 0.5)) for d in ("gsm8k",)]
     batch += [result(M, s, "mmlu", 0.6) for s in (1000, 2000, 3000)]
@@ -182,16 +176,16 @@ def test_paired_on_fractional_example_scores(client, db, ingest_headers):
     assert len(got) == 1 and got[0]["detail"]["method"] == "paired_t"
 
 
-def test_data_written_without_the_hook_is_judged_by_the_worker_sweep(client, db, ingest_headers, monkeypatch):
+def test_data_written_without_the_hook_is_judged_by_the_worker_sweep(client, make_client, db, ingest_headers):
     """The demo loader (or plain SQL) writes without the ingest hook; the worker's start-up sweep judges it."""
     import psycopg
     from psycopg.rows import dict_row
 
-    from ingest_api import alerts, ingest
+    from ingest_api.ops import alerts
 
-    monkeypatch.setattr(ingest, "post_result_hooks", [])
-    _baseline_steps(client, ingest_headers)
-    post(client, ingest_headers, M, 3000, "gsm8k", 0.55)
+    with make_client(alerts_inline=False) as plain:  # no judgement in the ingest transaction
+        _baseline_steps(plain, ingest_headers)
+        post(plain, ingest_headers, M, 3000, "gsm8k", 0.55)
     assert open_alerts(client) == []
     with psycopg.connect(db, row_factory=dict_row, autocommit=True) as conn:
         assert alerts.rejudge_all(conn) == 1

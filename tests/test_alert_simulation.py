@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from ingest_api import stats
-from ingest_api.alerts import Curve, judge_curves
-from tests.test_alert_support import paired_outcomes
+from ingest_api.ops.alert_rules import Curve, judge_curves
+from tests.plugins.alert_data import paired_outcomes
 
 D, N, T = 40, 500, 60
 

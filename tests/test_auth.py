@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest_api.settings import Settings, SettingsError
+from ingest_api.core.settings import Settings, SettingsError
 from tests.conftest import ADMIN, INGEST, q
 from tests.helpers import minimal_payload
 

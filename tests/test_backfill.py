@@ -5,76 +5,24 @@ from __future__ import annotations
 import json
 import math
 import random
-import threading
-import time
 from pathlib import Path
 
 import psycopg
 import pytest
-import uvicorn
 import yaml
 
-import backfill as backfill_cli
-from ingest_api import backfill as bf
+from ingest_api.backfill import parse as bf
 from tests.conftest import INGEST, q
+from tests.plugins.backfill import run_backfill, write_scores
 
 FIXTURES = Path(__file__).parent / "fixtures" / "backfill"
 MODEL = "k2-think-v2"
 
 
-# ---------------------------------------------------------------- a real server
-
-
-@pytest.fixture
-def server(app):
-    """The API served by uvicorn on a free loopback port, in a thread; yields its base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    srv = uvicorn.Server(config)
-    t = threading.Thread(target=srv.run, daemon=True)
-    t.start()
-    for _ in range(600):  # wait for start-up (not a timed assertion: it fails only if it never starts)
-        if srv.started or not t.is_alive():
-            break
-        time.sleep(0.05)
-    assert srv.started, "uvicorn did not start"
-    port = srv.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    t.join(timeout=30)
-
-
-@pytest.fixture(autouse=True)
-def _no_ambient_target(monkeypatch, tmp_path):
-    # The developer's own dashboard settings must not leak into the tests.
-    monkeypatch.delenv("EVAL360_DASHBOARD_URL", raising=False)
-    monkeypatch.delenv("EVAL360_DASHBOARD_TOKEN", raising=False)
-    monkeypatch.setenv("EVAL360_DASHBOARD_ENV_FILE", str(tmp_path / "no-such.env"))
-
-
-def run_backfill(url: str | None, *args: str, token: str = INGEST) -> int:
-    argv = [*args, "--no-progress"]
-    if url is not None:
-        argv += ["--dashboard-url", url, "--token", token]
-    return backfill_cli.main(argv)
+pytestmark = pytest.mark.usefixtures("no_ambient_target")
 
 
 # ---------------------------------------------------------------- fixture trees
-
-
-def write_scores(folder: Path, dataset: str, metrics: dict | str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    p = folder / f"{dataset}_scores.yaml"
-    if isinstance(metrics, str):
-        p.write_text(metrics)
-    else:
-        p.write_text("".join(f'"{k}": {_fmt(v)}\n' for k, v in metrics.items()))
-    return p
-
-
-def _fmt(v) -> str:
-    if isinstance(v, float) and math.isnan(v):
-        return "nan"
-    return repr(v)
 
 
 def grade_records(rng: random.Random, dataset: str, n: int, samples: int, *, fail_every: int = 0,

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,16 +34,11 @@ import psycopg
 import pytest
 
 from tests.conftest import ADMIN, INGEST
+from tests.plugins.servers import free_port
 
 APP_ROLE = "eval360_app"
 APP_DB = "eval360_rot"
 ROTATION_GAP_S = 1.0  # between ALTER ROLE (with the connections ended) and the new password in the file
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PasswordCluster:
@@ -75,7 +69,7 @@ class PasswordCluster:
             os.chown(self.pgdata, entry.pw_uid, entry.pw_gid)
         pg.initdb(["--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=utf8", "-U", "postgres"],
                   pgdata=self.pgdata, user=self.user)
-        self.port = _free_port()
+        self.port = free_port()
         pg.pg_ctl(["-w", "-o", f"-h 127.0.0.1 -p {self.port} -k {self.pgdata}", "-l", str(self.pgdata / "log"),
                    "start"], pgdata=self.pgdata, user=self.user, timeout=60)
         self.admin = f"host={self.pgdata} port={self.port} user=postgres dbname=postgres"
@@ -144,6 +138,7 @@ def _result(tag: str, i: int) -> dict:
             "eval_run_id": f"rot-{tag}-{i}", "sample_count": 100, "metrics": {"accuracy": (i % 10) / 10}}
 
 
+@pytest.mark.slow
 def test_password_file_rotation_without_restart(cluster: PasswordCluster, tmp_path: Path):
     pwfile = tmp_path / "db-password"
     write_password(pwfile, cluster.password)
@@ -155,7 +150,7 @@ def test_password_file_rotation_without_restart(cluster: PasswordCluster, tmp_pa
                          text=True, timeout=300)
     assert mig.returncode == 0, mig.stderr[-3000:]
 
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     api_log, worker_log = tmp_path / "api.log", tmp_path / "worker.log"
     with open(api_log, "w") as alog, open(worker_log, "w") as wlog:
@@ -304,15 +299,12 @@ def _run_rotation(cluster, pwfile, base, api, worker, api_log, worker_log) -> No
 
 def test_dashboard_pool_recovers(cluster: PasswordCluster, tmp_path: Path, monkeypatch):
     """The dashboard's pool (dashboard/data.py) takes the password from the file and recovers the same way."""
-    from ingest_api import credentials
-    from ingest_api.db import migrate
-    from ingest_api.settings import get_settings
-
+    from ingest_api.core import credentials
+    from ingest_api.core.db import migrate
     pwfile = tmp_path / "db-password"
     write_password(pwfile, cluster.password)
     monkeypatch.setenv("EVAL360_DATABASE_PASSWORD_FILE", str(pwfile))
     monkeypatch.setenv("DATABASE_URL", cluster.url)
-    get_settings.cache_clear()
     credentials._sources.clear()
     try:
         migrate(cluster.url)  # through the password file (a no-op if the other test migrated)
@@ -331,14 +323,13 @@ def test_dashboard_pool_recovers(cluster: PasswordCluster, tmp_path: Path, monke
         data.pool.clear()
     finally:
         credentials._sources.clear()
-        get_settings.cache_clear()
 
 
 # ---------------------------------------------------------------- Secrets Manager (RDS format)
 
 
 def test_rds_secret_format_parsing():
-    from ingest_api.credentials import CredentialsUnavailable, parse_rds_secret, url_from_secret
+    from ingest_api.core.credentials import CredentialsUnavailable, parse_rds_secret, url_from_secret
 
     full = json.dumps({"engine": "postgres", "username": "app", "password": "p@ss:w/rd", "host": "db.example",
                        "port": 5432, "dbname": "eval360", "dbInstanceIdentifier": "eval360-prod"})
@@ -357,7 +348,7 @@ def test_rds_secret_format_parsing():
 
 def test_secret_refetched_on_auth_failure(cluster: PasswordCluster, caplog):
     """CredentialSource with an RDS-format secret, fetched by a stub (the only stand-in: no AWS here)."""
-    from ingest_api.credentials import CredentialSource
+    from ingest_api.core.credentials import CredentialSource
 
     secret = {"username": APP_ROLE, "password": cluster.password, "host": "127.0.0.1",
               "port": cluster.port, "dbname": APP_DB}

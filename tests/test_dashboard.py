@@ -16,8 +16,8 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from streamlit.testing.v1 import AppTest
 
-from ingest_api.ingest import store_eval_result, store_examples
-from ingest_api.schemas import EvalResultIn, ExampleIn
+from ingest_api.ingest.schemas import EvalResultIn, ExampleIn
+from ingest_api.ingest.store import store_eval_result, store_examples
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 ADMIN_TOKEN = "dash-admin-token"

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -19,7 +17,7 @@ import pytest
 
 from tests.conftest import ADMIN, INGEST, truncate_all
 from tests.helpers import minimal_payload
-from tests.test_e2e_nginx_browser import _port, _wait
+from tests.plugins.servers import api_and_dashboard
 
 CHROMIUM = "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else shutil.which("chromium")
 try:
@@ -29,6 +27,7 @@ except ImportError:  # pragma: no cover
     HAVE_PLAYWRIGHT = False
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(os.environ.get("EVAL360_E2E") == "skip", reason="EVAL360_E2E=skip (run once per CI job)"),
     pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)"),
     pytest.mark.skipif(not HAVE_PLAYWRIGHT, reason="the playwright package is not installed"),
@@ -50,20 +49,7 @@ def stack(db_url, tmp_path_factory):
     """API and dashboard processes on one database, seeded through the API."""
     truncate_all(db_url)
     tmp = tmp_path_factory.mktemp("dash-browser")
-    api_port, dash_port = _port(), _port()
-    env = dict(os.environ, DATABASE_URL=db_url, EVAL360_INGEST_TOKEN=INGEST, EVAL360_ADMIN_TOKEN=ADMIN,
-               EVAL360_DATA_DIR=str(tmp / "data"), EVAL360_LOG_LEVEL="WARNING")
-    logs = {n: open(tmp / f"{n}.log", "w") for n in ("api", "dashboard")}  # noqa: SIM115 - closed below
-    procs = [
-        subprocess.Popen([sys.executable, "-m", "ingest_api.cli", "api", "--port", str(api_port), "--no-migrate",
-                          "--quiet"], env=env, stdout=logs["api"], stderr=subprocess.STDOUT),
-        subprocess.Popen([sys.executable, "-m", "ingest_api.cli", "dashboard", "--port", str(dash_port)],
-                         env=env, stdout=logs["dashboard"], stderr=subprocess.STDOUT),
-    ]
-    api, dash = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{dash_port}"
-    try:
-        _wait(f"{api}/api/health", procs[0], "API")
-        _wait(f"{dash}/_stcore/health", procs[1], "dashboard")
+    with api_and_dashboard(db_url, tmp, EVAL360_DATA_DIR=str(tmp / "data")) as (api, dash, _, _):
         ing = {"Authorization": f"Bearer {INGEST}"}
         adm = {"Authorization": f"Bearer {ADMIN}"}
         with httpx.Client(base_url=api, timeout=60) as c:
@@ -92,16 +78,6 @@ def stack(db_url, tmp_path_factory):
                             select 'missing_evaluation', 'run-a', 'run-a__step-200', 'bulk_' || g, 'info',
                                    'bulk alert ' || g from generate_series(1, 250) g""")
         yield {"dash": dash, "db": db_url}
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        for f in logs.values():
-            f.close()
 
 
 @pytest.fixture(scope="module")

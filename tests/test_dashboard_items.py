@@ -8,7 +8,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from tests.test_items import HISTORIES, STEPS, _insert, _slice_runs
+from tests.plugins.items import HISTORIES, STEPS, insert_runs, slice_runs
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 
@@ -38,7 +38,7 @@ def frame_with(at: AppTest, *cols: str):
 
 
 def test_items_page(env):
-    _insert(env, [(f"i{s}", "m1", s, "dsI") for s in STEPS],
+    insert_runs(env, [(f"i{s}", "m1", s, "dsI") for s in STEPS],
             [(f"i{s}", idx, bool(h[t]), "geo" if idx < 3 else "alg") for idx, h in HISTORIES.items()
              for t, s in enumerate(STEPS)])
     at = render(model="m1", dataset="dsI")
@@ -62,8 +62,8 @@ def test_items_page_slices_and_empty(env):
     at = render()
     assert not at.exception
     assert any("No completed eval run has per-example rows" in str(i.value) for i in at.info)
-    runs, ex, _ = _slice_runs("dsS", {"algebra": (0.2, 0.8), "geometry": (0.8, 0.2)}, n_per=50, n_ckpt=5)
-    _insert(env, runs, ex)
+    runs, ex, _ = slice_runs("dsS", {"algebra": (0.2, 0.8), "geometry": (0.8, 0.2)}, n_per=50, n_ckpt=5)
+    insert_runs(env, runs, ex)
     st.cache_data.clear()
     at = render(model="m1", dataset="dsS")
     assert not at.exception and not at.error

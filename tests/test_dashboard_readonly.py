@@ -5,9 +5,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from ingest_api import readonly
-from ingest_api.reader import READER_ROLE, with_login
-from ingest_api.readonly import ReadOnlyQueryError, check_query, run_readonly
+from ingest_api.core.reader import READER_ROLE, with_login
+from ingest_api.read import readonly
+from ingest_api.read.readonly import ReadOnlyQueryError, check_query, run_readonly
 
 
 def _reader(url: str) -> str:

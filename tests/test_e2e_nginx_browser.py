@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from ingest_api.settings import REPO_ROOT
-from tests.conftest import ADMIN, INGEST
+from ingest_api.core.settings import REPO_ROOT
+from tests.conftest import INGEST
 from tests.helpers import minimal_payload
+from tests.plugins.servers import api_and_dashboard, free_port, stop, wait_until_up
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
@@ -31,6 +29,7 @@ except ImportError:  # pragma: no cover
     HAVE_PLAYWRIGHT = False
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(os.environ.get("EVAL360_E2E") == "skip", reason="EVAL360_E2E=skip (run once per CI job)"),
     pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx)"),
     pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)"),
@@ -38,38 +37,16 @@ pytestmark = [
 ]
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(url: str, proc: subprocess.Popen, what: str, timeout: float = 90) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{what} did not come up at {url}")
-
-
 @pytest.fixture
 def stack(db, tmp_path):
-    api_port, dash_port, nginx_port = _port(), _port(), _port()
-    env = dict(os.environ, DATABASE_URL=db, EVAL360_INGEST_TOKEN=INGEST, EVAL360_ADMIN_TOKEN=ADMIN,
-               EVAL360_ROOT_PATH="/eval360", EVAL360_DATA_DIR=str(tmp_path / "data"), EVAL360_LOG_LEVEL="WARNING")
-    logs = {n: open(tmp_path / f"{n}.log", "w") for n in ("api", "dashboard")}  # noqa: SIM115 - closed below
-    procs = [
-        subprocess.Popen([sys.executable, "-m", "ingest_api.cli", "api", "--port", str(api_port), "--no-migrate",
-                          "--quiet"], env=env, stdout=logs["api"], stderr=subprocess.STDOUT),
-        subprocess.Popen([sys.executable, "-m", "ingest_api.cli", "dashboard", "--port", str(dash_port)],
-                         env=env, stdout=logs["dashboard"], stderr=subprocess.STDOUT),
-    ]
+    nginx_port = free_port()
+    with api_and_dashboard(db, tmp_path, EVAL360_ROOT_PATH="/eval360", EVAL360_DATA_DIR=str(tmp_path / "data")) \
+            as (_, _, api_port, dash_port):
+        yield from _behind_nginx(tmp_path, api_port, dash_port, nginx_port)
+
+
+def _behind_nginx(tmp_path, api_port: int, dash_port: int, nginx_port: int):
+    """The project's nginx config in front of the two servers; yields (nginx base URL, tmp_path)."""
     # The project's nginx snippet, with the ports of this test substituted.
     snippet = (REPO_ROOT / "deploy" / "nginx" / "eval360.conf").read_text()
     snippet = snippet.replace("127.0.0.1:11003", f"127.0.0.1:{api_port}").replace(
@@ -98,23 +75,15 @@ http {{
   }}
 }}
 """)
-    procs.append(subprocess.Popen([NGINX, "-c", str(conf), "-p", str(tmp_path)], stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL))
+    nginx = subprocess.Popen([NGINX, "-c", str(conf), "-p", str(tmp_path)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{nginx_port}"
     try:
-        _wait(f"{base}/eval360/api/health", procs[0], "API via nginx")
-        _wait(f"{base}/eval360/_stcore/health", procs[1], "dashboard via nginx")
+        wait_until_up(f"{base}/eval360/api/health", nginx, "the API via nginx")
+        wait_until_up(f"{base}/eval360/_stcore/health", nginx, "the dashboard via nginx")
         yield base, tmp_path
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        for f in logs.values():
-            f.close()
+        stop(nginx)
 
 
 def test_ingest_read_and_render_through_nginx(stack):

@@ -7,15 +7,15 @@ import pytest
 
 from ingest_api import cli
 from tests.conftest import q
-from tests.test_items import HISTORIES, STEPS, _insert, _suspect_db
+from tests.plugins.items import HISTORIES, STEPS, insert_runs, suspect_db
 
 
 @pytest.fixture
 def exported(db, tmp_path, monkeypatch):
-    _insert(db, [(f"i{s}", "m1", s, "dsI") for s in STEPS],
+    insert_runs(db, [(f"i{s}", "m1", s, "dsI") for s in STEPS],
             [(f"i{s}", idx, bool(h[t]), "geo" if idx % 2 else None) for idx, h in HISTORIES.items()
              for t, s in enumerate(STEPS)])
-    _suspect_db(db)
+    suspect_db(db)
     with __import__("psycopg").connect(db, autocommit=True) as c:  # a superseded run is not exported
         c.execute("insert into eval_runs (eval_run_id, checkpoint_id, model_id, dataset_name, is_current) "
                   "values ('old', 'm1__step-1000', 'm1', 'dsI', false)")

@@ -108,15 +108,17 @@ def test_batch_is_all_or_nothing(client, db, ingest_headers):
     assert all(v == 0 for v in _counts(db).values())
 
 
-def test_database_failure_mid_call_leaves_nothing(client, db, ingest_headers, monkeypatch):
-    """Make a late statement of the call fail: nothing of the call may remain."""
-    from ingest_api import ingest
+def test_database_failure_mid_call_leaves_nothing(make_client, db, ingest_headers, monkeypatch):
+    """Make a late statement of the call fail (the inline alert judgement, the last step of the ingest
+    transaction): nothing of the call may remain."""
+    from ingest_api.ops import alerts
 
     def boom(conn, stored):
         conn.execute("select 1/0")
 
-    monkeypatch.setattr(ingest, "post_result_hooks", [boom])
-    r = client.post("/api/ingest/eval-result", json=scheduler_payload(), headers=ingest_headers)
+    monkeypatch.setattr(alerts, "judge_stored", boom)
+    with make_client(alerts_inline=True) as client:
+        r = client.post("/api/ingest/eval-result", json=scheduler_payload(), headers=ingest_headers)
     assert r.status_code in (409, 422, 500)
     assert all(v == 0 for v in _counts(db).values())
 

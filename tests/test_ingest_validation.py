@@ -14,10 +14,10 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from ingest_api.settings import Settings
+from ingest_api.core.settings import Settings
 from tests.conftest import ADMIN, INGEST, q
 from tests.helpers import minimal_payload, scheduler_payload
-from tests.test_backfill import _no_ambient_target, run_backfill, server, write_scores  # noqa: F401 - fixtures
+from tests.plugins.backfill import run_backfill, write_scores
 
 READS = ["/api/models", "/api/models/k2-think-v2", "/api/models/k2-think-v2/scores",
          "/api/checkpoints/k2-think-v2__step-5000", "/api/eval-runs/run-1", "/api/activity",
@@ -125,7 +125,7 @@ def test_example_idx_past_the_setting_is_refused_naming_the_row(client, db, inge
 
 
 def test_the_example_idx_bound_is_a_setting(db, tmp_path):
-    from ingest_api.app import create_app
+    from ingest_api.api.app import create_app
 
     s = Settings(database_url=None, data_dir=tmp_path, ingest_token=INGEST, admin_token=ADMIN, max_example_idx=10)
     h = {"Authorization": f"Bearer {INGEST}"}
@@ -284,7 +284,8 @@ def test_an_identical_result_twice_in_one_batch_records_one_event(client, db, in
     assert _activity(db) == 2
 
 
-def test_a_backfill_run_twice_records_the_activity_of_one_run(server, db, tmp_path):  # noqa: F811 - fixture
+@pytest.mark.usefixtures("no_ambient_target")
+def test_a_backfill_run_twice_records_the_activity_of_one_run(server, db, tmp_path):
     out = tmp_path / "output"
     rng = random.Random(7)
     for step in (1000, 2000, 3000):
@@ -298,3 +299,18 @@ def test_a_backfill_run_twice_records_the_activity_of_one_run(server, db, tmp_pa
     write_scores(out / "step-3000", "ds-0", {"accuracy (avg over 1)": 0.123})  # one result changed
     assert run_backfill(server, "--output-dir", str(out), "--model-id", "bf", "--recursive") == 0
     assert _activity(db) == once + 1
+
+
+def test_metrics_per_result_limit_is_the_setting(make_client, db, ingest_headers):
+    """EVAL360_MAX_METRICS: a result with more metrics is a 422 naming the field; nothing is stored."""
+    many = {f"accuracy (avg over {k})": 0.5 for k in range(1, 5)}
+    with make_client(max_metrics_per_result=3) as client:
+        r = client.post("/api/ingest/eval-result", json=minimal_payload(metrics=many), headers=ingest_headers)
+        assert r.status_code == 422 and r.json()["error"]["field"] == "metrics", r.text
+        r = client.post("/api/ingest/eval-results", json={"results": [minimal_payload(), minimal_payload(
+            metrics=many, dataset_name="other")]}, headers=ingest_headers)
+        assert r.status_code == 422 and r.json()["error"]["field"] == "results[1].metrics", r.text
+        assert q(db, "select count(*) n from eval_runs")[0]["n"] == 0
+        ok = client.post("/api/ingest/eval-result", json=minimal_payload(metrics=dict(list(many.items())[:3])),
+                         headers=ingest_headers)
+        assert ok.status_code == 200, ok.text

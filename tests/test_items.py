@@ -8,51 +8,18 @@ import math
 import psycopg
 import pytest
 
-from ingest_api import items
-from ingest_api.routes.items import DatasetItems, ModelItems, SliceTrends
+from ingest_api.api.routes.items import DatasetItems, ModelItems, SliceTrends
+from ingest_api.read import items
 from ingest_api.stats import wilson_interval
 from tests.conftest import q
-
-# Item histories of model m1 on dataset dsI over steps 1000..6000 (1 = right).
-HISTORIES = {
-    0: [0, 0, 1, 1, 1, 1],  # learned at 3000
-    1: [1, 1, 1, 1, 0, 0],  # forgotten at 5000
-    2: [0, 1, 1, 0, 0, 0],  # learned at 2000, forgotten at 4000
-    3: [0, 0, 0, 0, 0, 0],  # never
-    4: [1, 1, 1, 1, 1, 1],  # always
-    5: [1, 0, 1, 0, 1, 0],  # unstable: flips at every checkpoint
-    6: [0, 1, 0, 1, 1, 1],  # unstable: relearned
-}
-STEPS = [1000, 2000, 3000, 4000, 5000, 6000]
-
-
-def _insert(url: str, runs: list[tuple[str, str, int | None, str]], examples: list[tuple],
-            model_types: dict[str, str] | None = None) -> None:
-    """runs: (run id, model, step or None, dataset); examples: (run id, idx, is_correct, topic)."""
-    models = sorted({r[1] for r in runs})
-    types = model_types or {}
-    with psycopg.connect(url, autocommit=True) as c, c.cursor() as cur:
-        cur.executemany("insert into models (model_id, display_name, model_type) values (%s, %s, %s) "
-                        "on conflict do nothing", [(m, m.upper(), types.get(m, "training")) for m in models])
-        ckpts = {(m, s) for _, m, s, _ in runs}
-        cur.executemany("insert into checkpoints (checkpoint_id, model_id, training_step) values (%s, %s, %s) "
-                        "on conflict do nothing",
-                        [(f"{m}__step-{s}" if s is not None else f"{m}__baseline", m, s) for m, s in ckpts])
-        cur.executemany("insert into eval_runs (eval_run_id, checkpoint_id, model_id, dataset_name, status) "
-                        "values (%s, %s, %s, %s, 'completed')",
-                        [(r, f"{m}__step-{s}" if s is not None else f"{m}__baseline", m, d) for r, m, s, d in runs])
-        cur.executemany("insert into eval_results (eval_run_id, metric_name, metric_value, is_primary) "
-                        "values (%s, 'accuracy', 0.5, true)", [(r[0],) for r in runs])
-        with cur.copy("copy example_results (eval_run_id, example_idx, is_correct, score, topic) from stdin") as cp:
-            for rid, idx, ok, topic in examples:
-                cp.write_row((rid, idx, ok, 1.0 if ok else 0.0, topic))
+from tests.plugins.items import HISTORIES, STEPS, insert_runs, slice_runs, suspect_db
 
 
 @pytest.fixture
 def item_db(db):
     runs = [(f"i{s}", "m1", s, "dsI") for s in STEPS]
     ex = [(f"i{s}", idx, bool(h[t]), None) for idx, h in HISTORIES.items() for t, s in enumerate(STEPS)]
-    _insert(db, runs, ex)
+    insert_runs(db, runs, ex)
     return db
 
 
@@ -92,7 +59,7 @@ def test_item_history_skips_checkpoints_without_the_example(db):
     runs = [(f"g{s}", "m1", s, "dsG") for s in (1000, 2000, 3000, 4000)]
     ex = [("g1000", 0, True, None), ("g3000", 0, False, None), ("g4000", 0, True, None)]
     ex += [(f"g{s}", 1, True, None) for s in (1000, 2000, 3000, 4000)]
-    _insert(db, runs, ex)
+    insert_runs(db, runs, ex)
     with psycopg.connect(db) as c:
         out = items.model_items(c, "m1", "dsG")
     it = {i["example_idx"]: i for i in out["items"]}
@@ -101,25 +68,9 @@ def test_item_history_skips_checkpoints_without_the_example(db):
     assert it[1]["label"] == "always"
 
 
-def _slice_runs(dataset: str, trends: dict[str, tuple[float, float]], n_per: int = 200, n_ckpt: int = 10):
-    """Accuracy of each topic goes linearly from a to b over the checkpoints; at each checkpoint the first
-    round(n·p) items of the topic are right (exact counts by construction)."""
-    runs, ex, truth = [], [], {}
-    for t in range(n_ckpt):
-        step = (t + 1) * 1000
-        rid = f"{dataset}-{step}"
-        runs.append((rid, "m1", step, dataset))
-        for ti, (topic, (a, b)) in enumerate(trends.items()):
-            k = round(n_per * (a + (b - a) * t / (n_ckpt - 1)))
-            truth[(step, topic)] = k
-            for j in range(n_per):
-                ex.append((rid, ti * n_per + j, j < k, topic))
-    return runs, ex, truth
-
-
 def test_slice_trends_one_slice_declines(db, client):
-    runs, ex, truth = _slice_runs("dsS", {"algebra": (0.2, 0.8), "geometry": (0.8, 0.2), "logic": (0.3, 0.9)})
-    _insert(db, runs, ex)
+    runs, ex, truth = slice_runs("dsS", {"algebra": (0.2, 0.8), "geometry": (0.8, 0.2), "logic": (0.3, 0.9)})
+    insert_runs(db, runs, ex)
     r = client.get("/api/models/m1/slice-trends", params={"dataset": "dsS", "dimension": "topic"})
     assert r.status_code == 200, r.text
     body = r.json()
@@ -139,30 +90,14 @@ def test_slice_trends_one_slice_declines(db, client):
 
 
 def test_slice_trends_no_divergence_when_slices_move_together(db, client):
-    runs, ex, _ = _slice_runs("dsT", {"algebra": (0.2, 0.8), "geometry": (0.21, 0.79), "logic": (0.19, 0.81)})
-    _insert(db, runs, ex)
+    runs, ex, _ = slice_runs("dsT", {"algebra": (0.2, 0.8), "geometry": (0.21, 0.79), "logic": (0.19, 0.81)})
+    insert_runs(db, runs, ex)
     body = client.get("/api/models/m1/slice-trends", params={"dataset": "dsT"}).json()
     assert {t["verdict"] for t in body["tests"]} == {"moves_with_dataset"}
 
 
-def _suspect_db(db):
-    # strong models a and b (3 checkpoints each) solve items 0..7 of 10; weak model c solves 0, 1 and, once, 8.
-    runs, ex = [], []
-    for m in ("a", "b", "c"):
-        for s in (1000, 2000, 3000):
-            rid = f"{m}{s}"
-            runs.append((rid, m, s, "dsU"))
-            for i in range(10):
-                if m in ("a", "b"):
-                    ok = i < 8
-                else:
-                    ok = i < 2 or (i == 8 and s == 2000)
-                ex.append((rid, i, ok, None))
-    _insert(db, runs, ex)
-
-
 def test_suspect_label(db, client):
-    _suspect_db(db)
+    suspect_db(db)
     # p_min 0.5, fp 0.05: 5 strong runs must all miss it ((1 - 0.5)^5 <= 0.05)
     r = client.get("/api/datasets/dsU/items", params={"p_min": 0.5, "fp": 0.05})
     assert r.status_code == 200, r.text
@@ -219,8 +154,7 @@ def _slices(url: str) -> list[dict]:
 
 
 def test_slice_stats_follow_writes_and_equal_the_view(db):
-    from tests.test_view_examples import EXAMPLES
-    from tests.test_view_scores import seed
+    from tests.plugins.views import EXAMPLES, seed
 
     seed(db, EXAMPLES)
     with psycopg.connect(db, autocommit=True) as c:

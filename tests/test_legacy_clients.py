@@ -16,10 +16,7 @@ FIXTURE = Path(__file__).parent / "fixtures" / "legacy_client_calls.json"
 CALLS = json.loads(FIXTURE.read_text())["calls"]
 
 
-@pytest.fixture(autouse=True)
-def _judge_alerts_inline(monkeypatch):
-    monkeypatch.setenv("EVAL360_ALERTS_INLINE", "1")
-
+pytestmark = pytest.mark.usefixtures("alerts_inline")
 
 def values(obj, path: str) -> tuple[list, list[str]]:
     """The values at a key path (a.b, [] = every item, * = every value of an object) and what was missing."""

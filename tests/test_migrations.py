@@ -8,8 +8,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ingest_api.db import migrate
-from ingest_api.settings import SQL_DIR
+from ingest_api.core.db import migrate
+from ingest_api.core.settings import SQL_DIR
 
 
 def _tables(url):
@@ -103,7 +103,7 @@ def test_an_applied_migration_that_changed_is_refused_naming_the_file(fresh_data
     """Migrations are append-only: a database whose applied file now reads differently is not migrated on."""
     import shutil
 
-    from ingest_api.db import MigrationChanged
+    from ingest_api.core.db import MigrationChanged
 
     url = fresh_database()
     sql_dir = tmp_path / "sql"
@@ -118,7 +118,8 @@ def test_an_applied_migration_that_changed_is_refused_naming_the_file(fresh_data
 def test_eval360_migrate_exits_non_zero_on_a_changed_migration(fresh_database, monkeypatch, capsys, tmp_path):
     import shutil
 
-    from ingest_api import cli, db
+    from ingest_api import cli
+    from ingest_api.core import db
 
     url = fresh_database()
     sql_dir = tmp_path / "sql"

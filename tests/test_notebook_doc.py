@@ -4,16 +4,16 @@ by uvicorn on a loopback port and the real database (demo data), SQL through the
 from __future__ import annotations
 
 import re
-import threading
-import time
 from pathlib import Path
 
 import psycopg
 import pytest
-import uvicorn
 from psycopg.conninfo import make_conninfo
 
-from ingest_api.db import READER_ROLE
+from ingest_api.core.db import READER_ROLE
+from tests.plugins.servers import serve_in_thread
+
+pytestmark = pytest.mark.slow
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "notebook.md"
 
@@ -24,20 +24,11 @@ def code_blocks(text: str) -> list[str]:
 
 @pytest.fixture
 def server(app, db):
-    from ingest_api.demo import load_demo_data
+    from ingest_api.ingest.demo import load_demo_data
 
     load_demo_data(db, scale="small", seed=3)
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
-    t = threading.Thread(target=srv.run, daemon=True)
-    t.start()
-    for _ in range(1200):  # wait for start-up (fails only if it never starts)
-        if srv.started or not t.is_alive():
-            break
-        time.sleep(0.05)
-    assert srv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{srv.servers[0].sockets[0].getsockname()[1]}"
-    srv.should_exit = True
-    t.join(timeout=30)
+    with serve_in_thread(app) as base:
+        yield base
 
 
 def reader_url(db_url: str) -> str:

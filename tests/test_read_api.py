@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_read_fixtures import build_small, post, score
+from tests.plugins.read_data import build_small, post, score
 
 MODEL_KEYS = {"model_id", "display_name", "model_type", "owner", "param_count", "is_pinned", "created_at"}
 CHECKPOINT_KEYS = {"checkpoint_id", "model_id", "training_step", "checkpoint_path", "metadata", "training_run",
@@ -136,7 +136,7 @@ def test_diff_shape(client, data):
 
 
 def test_eval_run_endpoints(client, data, ingest_headers):
-    from tests.test_read_fixtures import post_examples
+    from tests.plugins.read_data import post_examples
 
     run = data["a2_gsm"]
     post_examples(client, ingest_headers, run, [True, False, True, True], topic=lambda i: "t" + str(i % 2))
@@ -256,22 +256,23 @@ def test_model_scores_json_equals_the_dict_query(client, data, db):
     import psycopg
     from psycopg.rows import dict_row
 
-    from ingest_api import queries
+    from ingest_api.core import jsonout
+    from ingest_api.read import catalog
 
     def norm(body):  # PostgreSQL drops trailing zeros of fractional seconds: compare instants
         for s in body["scores"]:
             s["ingested_at"] = datetime.fromisoformat(s["ingested_at"])
         return body
 
-    from ingest_api.db import flush_facts
+    from ingest_api.core.db import flush_facts
 
     with psycopg.connect(db, row_factory=dict_row) as c:
         flush_facts(c)  # a reader outside the API drains the queued read-side facts itself
         for metrics in ("primary", "all"):
-            as_json = norm(json.loads(queries.model_scores_json(c, "alpha", metrics=metrics)))
-            as_dicts = norm(json.loads(queries.dumps(queries.model_scores(c, "alpha", metrics=metrics))))
+            as_json = norm(json.loads(catalog.model_scores_json(c, "alpha", metrics=metrics)))
+            as_dicts = norm(json.loads(jsonout.dumps(catalog.model_scores(c, "alpha", metrics=metrics))))
             assert as_json == as_dicts and as_json["count"] == len(as_json["scores"]) > 0
-        assert queries.model_scores_json(c, "nope") is None
+        assert catalog.model_scores_json(c, "nope") is None
 
 
 def test_model_scores_columns_shape_holds_the_same_values(client, data):
@@ -292,10 +293,10 @@ def test_reply_json_encoding():
 
     import numpy as np
 
-    from ingest_api import queries
+    from ingest_api.core import jsonout
 
     when = dt.datetime(2026, 11, 26, 12, 0, 0, 1234, tzinfo=dt.UTC)
-    body = json.loads(queries.dumps({"at": when, "day": when.date(), "nan": float("nan"), "inf": float("-inf"),
+    body = json.loads(jsonout.dumps({"at": when, "day": when.date(), "nan": float("nan"), "inf": float("-inf"),
                                      "np": np.float64(0.25), "i": np.int64(3), "dec": decimal.Decimal("1.50"),
                                      "text": "naïve", 7: "int key"}))
     assert body == {"at": when.isoformat(), "day": "2026-11-26", "nan": None, "inf": None, "np": 0.25, "i": 3,

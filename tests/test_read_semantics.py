@@ -8,7 +8,7 @@ import pytest
 from scipy import stats as st
 
 from tests.conftest import q
-from tests.test_read_fixtures import build_small, post, post_examples
+from tests.plugins.read_data import build_small, post, post_examples
 
 
 @pytest.fixture

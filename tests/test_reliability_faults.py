@@ -17,10 +17,12 @@ import psycopg
 import pytest
 
 from ingest_api.client import DashboardClient, DashboardError
-from ingest_api.db import migrate
+from ingest_api.core.db import migrate
 from tests.conftest import ADMIN, INGEST
 from tests.helpers import minimal_payload
-from tests.test_ingest_concurrency import _free_port
+from tests.plugins.servers import free_port as _free_port
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
@@ -48,8 +50,8 @@ def _stop(server) -> None:
 def test_database_restart_while_clients_post(own_server, tmp_path):
     import uvicorn
 
-    from ingest_api.app import create_app
-    from ingest_api.settings import Settings
+    from ingest_api.api.app import create_app
+    from ingest_api.core.settings import Settings
 
     url = own_server.get_uri()
     settings = Settings(data_dir=tmp_path, ingest_token=INGEST, admin_token=ADMIN)

@@ -4,18 +4,17 @@ repeats, through a real API process; afterwards every acknowledged write is ther
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
-from tests.conftest import ADMIN, INGEST, q
-from tests.test_ingest_concurrency import _free_port
+from tests.conftest import INGEST, q
+from tests.plugins.servers import api_process
+
+pytestmark = pytest.mark.slow
 
 N_RESULTS = 2000
 N_RUNS_WITH_EXAMPLES = 20
@@ -24,27 +23,10 @@ BATCH = 2_000
 
 
 @pytest.fixture
-def api_process(db, tmp_path):
-    port = _free_port()
-    env = dict(os.environ, DATABASE_URL=db, EVAL360_INGEST_TOKEN=INGEST, EVAL360_ADMIN_TOKEN=ADMIN,
-               EVAL360_LOG_LEVEL="WARNING", EVAL360_POOL_MAX="16")
-    log = open(tmp_path / "api.log", "w")  # noqa: SIM115 - closed at teardown
-    proc = subprocess.Popen([sys.executable, "-m", "ingest_api.cli", "api", "--port", str(port), "--no-migrate",
-                             "--quiet", "--workers", "2"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            if httpx.get(base + "/api/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None and time.time() < deadline, (tmp_path / "api.log").read_text()[-3000:]
-        time.sleep(0.2)
-    yield base
-    proc.terminate()
-    proc.wait(15)
-    log.close()
+def two_worker_api(db, tmp_path):
+    """`eval360 api` with two worker processes and a pool of 16."""
+    with api_process(db, tmp_path, "--workers", "2", EVAL360_POOL_MAX="16") as base:
+        yield base
 
 
 def _result(i: int) -> dict:
@@ -57,7 +39,7 @@ def _result(i: int) -> dict:
                         "accuracy (pass@4)": 0.9}}
 
 
-def test_sixteen_clients_overlaps_and_repeats(api_process, db):
+def test_sixteen_clients_overlaps_and_repeats(two_worker_api, db):
     rng = random.Random(7)
     headers = {"Authorization": f"Bearer {INGEST}", "Content-Type": "application/json"}
     # Every result once, 25% of them again (repeats), shuffled across 16 clients.
@@ -66,7 +48,7 @@ def test_sixteen_clients_overlaps_and_repeats(api_process, db):
     statuses: list[int] = []
 
     def post_results(chunk: list[int]) -> None:
-        with httpx.Client(base_url=api_process, headers=headers, timeout=120) as c:
+        with httpx.Client(base_url=two_worker_api, headers=headers, timeout=120) as c:
             for i in chunk:
                 statuses.append(c.post("/api/ingest/eval-result", content=json.dumps(_result(i))).status_code)
 
@@ -91,7 +73,7 @@ def test_sixteen_clients_overlaps_and_repeats(api_process, db):
              "topic": f"t{i % 5}", "difficulty": "easy"} for i in range(start, start + n)]}).encode()
 
     def post_examples(chunk) -> None:
-        with httpx.Client(base_url=api_process, headers=headers, timeout=120) as c:
+        with httpx.Client(base_url=two_worker_api, headers=headers, timeout=120) as c:
             for run, start, n in chunk:
                 ex_status.append(c.post("/api/ingest/examples", content=body(run, start, n)).status_code)
 
@@ -121,28 +103,9 @@ N_CONCURRENT_READS = 300
 @pytest.fixture
 def one_worker_api(db, tmp_path):
     """`eval360 api` with ONE worker process and the default pool (10 connections)."""
-    port = _free_port()
-    env = dict(os.environ, DATABASE_URL=db, EVAL360_INGEST_TOKEN=INGEST, EVAL360_ADMIN_TOKEN=ADMIN,
-               EVAL360_LOG_LEVEL="WARNING")
-    for name in ("EVAL360_POOL_MAX", "EVAL360_POOL_TIMEOUT_S", "EVAL360_QUEUE_TIMEOUT_S"):
-        env.pop(name, None)
-    log = open(tmp_path / "api.log", "w")  # noqa: SIM115 - closed at teardown
-    proc = subprocess.Popen([sys.executable, "-m", "ingest_api.cli", "api", "--port", str(port), "--no-migrate",
-                             "--quiet"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            if httpx.get(base + "/api/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None and time.time() < deadline, (tmp_path / "api.log").read_text()[-3000:]
-        time.sleep(0.2)
-    yield base
-    proc.terminate()
-    proc.wait(15)
-    log.close()
+    with api_process(db, tmp_path, EVAL360_POOL_MAX=None, EVAL360_POOL_TIMEOUT_S=None,
+                     EVAL360_QUEUE_TIMEOUT_S=None) as base:
+        yield base
 
 
 def test_300_concurrent_reads_on_one_worker_all_succeed(one_worker_api):

@@ -16,10 +16,7 @@ from tests.tour import build_tour, send
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
-@pytest.fixture(autouse=True)
-def _judge_alerts_inline(monkeypatch):
-    monkeypatch.setenv("EVAL360_ALERTS_INLINE", "1")
-
+pytestmark = pytest.mark.usefixtures("alerts_inline")
 
 def _spec(client) -> dict:
     r = client.get("/api/openapi.json")
@@ -123,12 +120,12 @@ def test_documented_examples_conform(client):
 
 def _break_models_reply(monkeypatch):
     """A deliberately wrong reply: /api/models answers model ids as numbers and no `is_pinned`."""
-    from ingest_api import queries
+    from ingest_api.read import catalog
 
     def wrong(conn, **kw):
         return [{"model_id": 7, "display_name": "x", "model_type": "training"}]
 
-    monkeypatch.setattr(queries, "list_models", wrong)
+    monkeypatch.setattr(catalog, "list_models", wrong)
 
 
 def test_a_wrong_reply_fails_the_conformance_check(client, monkeypatch):

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from ingest_api.auth import require_admin, require_ingest
+from ingest_api.core.auth import require_admin, require_ingest
 from tests.conftest import ADMIN, INGEST
 from tests.helpers import minimal_payload
 

@@ -21,10 +21,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from ingest_api import readonly
-from ingest_api.reader import READER_ROLE, with_login
-from ingest_api.readonly import ReadOnlyQueryError, check_query, run_readonly
-from ingest_api.settings import REPO_ROOT, Settings
+from ingest_api.core.reader import READER_ROLE, with_login
+from ingest_api.core.settings import REPO_ROOT, Settings
+from ingest_api.read import readonly
+from ingest_api.read.readonly import ReadOnlyQueryError, check_query, run_readonly
 
 SECRET = "whsec-do-not-leak-0123456789abcdef"
 
@@ -262,7 +262,7 @@ def test_a_huge_result_does_not_grow_the_process(reader_url):
     fork and exec). Before the caps the whole result was held: about 600 MB."""
     code = (
         "import json, re, sys\n"
-        "from ingest_api.readonly import run_readonly\n"
+        "from ingest_api.read.readonly import run_readonly\n"
         "res = run_readonly(sys.argv[1], \"select g, repeat('x', 1000000) from generate_series(1, 300) g\",\n"
         "                   max_rows=10000)\n"
         "hwm = int(re.search(r'VmHWM:\\s+(\\d+) kB', open('/proc/self/status').read()).group(1))\n"

@@ -12,25 +12,20 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from ingest_api import netguard
-from ingest_api.webhooks import deliver_due
-from ingest_api.worker import run_worker
+from ingest_api.core import netguard
+from ingest_api.ops.delivery import deliver_due
+from ingest_api.ops.worker import run_worker
 from tests.conftest import q
-from tests.test_webhooks import FAST, Receiver, _register, _regression
+from tests.plugins.webhooks import FAST, Receiver, register, regression
 
 ALLOW = "EVAL360_WEBHOOK_ALLOW_PRIVATE"
+pytestmark = pytest.mark.usefixtures("alerts_inline", "notify_at_once")
 
 
 @pytest.fixture
 def guarded(monkeypatch):
     """Production's default: only public addresses."""
     monkeypatch.delenv(ALLOW, raising=False)
-
-
-@pytest.fixture(autouse=True)
-def _judge_alerts_inline(monkeypatch):
-    monkeypatch.setenv("EVAL360_ALERTS_INLINE", "1")
-    monkeypatch.setenv("EVAL360_ALERT_QUIET_S", "0")  # regression webhooks due at once (the quiet period has its test)
 
 
 @pytest.mark.parametrize("url, kind", [
@@ -80,8 +75,8 @@ def test_delivery_checks_the_resolved_address_and_sends_nothing(client, db, inge
     name that changed): the delivery is refused after resolution, recorded as failed, never sent."""
     with Receiver() as rx:
         port = rx.server.server_address[1]
-        _register(client, admin_headers, f"http://localhost:{port}/hook")  # allowed here (the test setting)
-        _regression(client, ingest_headers)
+        register(client, admin_headers, f"http://localhost:{port}/hook")  # allowed here (the test setting)
+        regression(client, ingest_headers)
         monkeypatch.delenv(ALLOW)
         with psycopg.connect(db, row_factory=dict_row, autocommit=True) as conn:
             assert deliver_due(conn, FAST) == {"attempted": 1, "delivered": 0, "retrying": 0, "failed": 1}
@@ -96,8 +91,8 @@ def test_delivery_checks_the_resolved_address_and_sends_nothing(client, db, inge
 def test_delivery_goes_to_the_checked_address_with_the_name_as_host(client, db, ingest_headers, admin_headers):
     with Receiver() as rx:
         port = rx.server.server_address[1]
-        _register(client, admin_headers, f"http://localhost:{port}/hook?x=1")
-        _regression(client, ingest_headers)
+        register(client, admin_headers, f"http://localhost:{port}/hook?x=1")
+        regression(client, ingest_headers)
         assert run_worker(db, once=True, cfg=FAST) == 0
         assert len(rx.requests) == 1
         assert rx.requests[0]["headers"]["Host"] == f"localhost:{port}"
@@ -117,7 +112,7 @@ def test_credentials_in_the_url_are_redacted_in_replies_and_logs(client, db, ing
             assert "pa55-w0rd-xyz" not in body and "hookuser" not in body and "tok-abc-123" not in body
         shown = listed.json()["webhooks"][0]["url"]
         assert shown == f"http://***@127.0.0.1:{port}/hook?token=***&team=a"
-        _regression(client, ingest_headers)
+        regression(client, ingest_headers)
         # One failed attempt (500), then no time left: failed for good, logged as a warning.
         assert run_worker(db, once=True, cfg=type(FAST)(timeout_s=5.0, backoff_base_s=0.0, backoff_cap_s=0.0,
                                                         max_age_s=0.0)) == 0

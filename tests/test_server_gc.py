@@ -36,8 +36,8 @@ def test_api_command_freezes_startup_objects_before_serving(monkeypatch, unfroze
 
 
 def test_apps_built_in_process_are_not_frozen(unfrozen):
-    from ingest_api.app import create_app
-    from ingest_api.settings import Settings
+    from ingest_api.api.app import create_app
+    from ingest_api.core.settings import Settings
 
     create_app(Settings(ingest_token="i" * 20, admin_token="a" * 20))
     assert gc.get_freeze_count() == 0

@@ -14,14 +14,13 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from ingest_api.batcher import ResultBatcher
-from ingest_api.db import make_async_pool, make_pool
-from ingest_api.errors import ApiError
-from ingest_api.schemas import EvalResultIn
+from ingest_api.core.db import make_async_pool, make_pool
+from ingest_api.core.errors import ApiError
+from ingest_api.ingest.batcher import ResultBatcher
+from ingest_api.ingest.schemas import EvalResultIn
 from tests.conftest import INGEST, q
 from tests.helpers import minimal_payload
-from tests.test_ingest_concurrency import live_server  # noqa: F401 - fixture
-from tests.test_view_scores import _facts, _rebuilt
+from tests.plugins.views import facts, rebuilt
 
 
 def _mixed(model: str) -> list[dict]:
@@ -87,7 +86,7 @@ def test_a_batch_is_stored_as_if_posted_one_by_one(client, db, ingest_headers):
     replies = r.json()["results"]
     assert [x["is_new_run"] for x in replies] == [True, True, False, True, True, True]
     assert [x["checkpoint_id"] for x in replies][-1] == "bat__step-200"
-    assert _facts(db) == _rebuilt(db)
+    assert facts(db) == rebuilt(db)
 
 
 def test_a_conflict_anywhere_in_a_batch_stores_nothing_and_names_the_result(client, db, ingest_headers):
@@ -146,7 +145,7 @@ def test_group_commit_fails_only_the_bad_result(db, settings, path):
     assert {r["actor"] for r in q(db, "select actor from activity where dataset_name = 'g1'")} == {"ingest"}
 
 
-def test_concurrent_posts_each_get_their_own_answer(live_server, db):  # noqa: F811 - fixture
+def test_concurrent_posts_each_get_their_own_answer(live_server, db):
     q(db, "select 1")
     with psycopg.connect(db, autocommit=True) as c:
         c.execute("insert into models (model_id, display_name) values ('other', 'Other')")
@@ -205,7 +204,7 @@ def test_flush_queues_on_one_lock_and_the_no_wait_form_gives_up(db):
         assert other.execute("select count(*) from facts_pending").fetchone()[0] == 0
 
 
-def test_background_drainer_refreshes_facts_without_any_reader(live_server, db):  # noqa: F811 - fixture
+def test_background_drainer_refreshes_facts_without_any_reader(live_server, db):
     with httpx.Client(base_url=live_server, headers={"Authorization": f"Bearer {INGEST}"}, timeout=60) as c:
         for ds in ("a", "b", "c"):
             assert c.post("/api/ingest/eval-result", json=minimal_payload(dataset_name=ds)).status_code == 200

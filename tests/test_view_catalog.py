@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 
 from tests.conftest import q
-from tests.test_view_scores import assert_not_null, assert_unique, seed
+from tests.plugins.views import assert_not_null, assert_unique, seed
 
 
 def test_models(db):

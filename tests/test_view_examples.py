@@ -9,20 +9,7 @@ from scipy import stats as st
 
 from ingest_api.stats import mcnemar_from_counts
 from tests.conftest import q
-from tests.test_view_scores import assert_not_null, assert_unique, seed
-
-# r1 (m1 step 100, dsA) and r2 (m1 step 200, dsA) share examples 0..5; r8 (baseline, dsA) has 0..3.
-EXAMPLES = """
-insert into example_results (eval_run_id, example_idx, is_correct, score, topic, difficulty, subtask) values
-  ('r1', 0, true,  1, 'alg', 'easy', null), ('r1', 1, false, 0, 'alg', 'hard', null),
-  ('r1', 2, true,  1, 'geo', 'easy', null), ('r1', 3, false, 0, 'geo', 'hard', null),
-  ('r1', 4, false, 0, null,  'hard', 'x'),  ('r1', 5, true,  1, 'geo', null,   'x'),
-  ('r2', 0, true,  1, 'alg', 'easy', null), ('r2', 1, true,  1, 'alg', 'hard', null),
-  ('r2', 2, false, 0, 'geo', 'easy', null), ('r2', 3, true,  1, 'geo', 'hard', null),
-  ('r2', 4, true,  1, null,  'hard', 'x'),  ('r2', 5, true,  1, 'geo', null,   'x'),
-  ('r8', 0, true,  1, 'alg', 'easy', null), ('r8', 1, false, 0, 'alg', 'hard', null),
-  ('r8', 2, true,  1, 'geo', 'easy', null), ('r8', 3, true,  1, 'geo', 'hard', null);
-"""
+from tests.plugins.views import EXAMPLES, assert_not_null, assert_unique, seed
 
 
 def test_run_example_stats(db):
@@ -91,7 +78,7 @@ def test_pair_stats_from_bits_match_the_rows(db):
 def test_flip_bits_and_flipped_examples_match_the_rows(db):
     from psycopg.rows import dict_row
 
-    from ingest_api import queries
+    from ingest_api.read import pairs
 
     # Example 6 has no outcome on r1 (neither is_correct nor a score): its bit says wrong, so the bits
     # mark it as a flip candidate, but v_example_pairs calls it 'same'; the flips after it still count.
@@ -106,7 +93,7 @@ def test_flip_bits_and_flipped_examples_match_the_rows(db):
                                    output_b, topic, difficulty
                             from v_example_pairs where eval_run_id_a = 'r1' and eval_run_id_b = 'r2'
                               and flip <> 'same' order by example_idx limit %s""", (limit,))
-            got = queries._flip_examples(c, [("r1", "r2"), ("r8", "r1")], limit)
+            got = pairs.flip_examples(c, [("r1", "r2"), ("r8", "r1")], limit)
             assert got[("r1", "r2")] == want
             assert [f["example_idx"] for f in got[("r8", "r1")]] == [3][:limit]
     assert [f["example_idx"] for f in want] == [1, 2, 3, 4, 7, 8]
@@ -141,7 +128,7 @@ def test_bits_follow_inserts_deletes_and_updates(db):
 
 
 def test_examples_posted_through_the_api_give_mcnemar_counts(client, db, ingest_headers):
-    from tests.test_read_fixtures import build_small, post_examples
+    from tests.plugins.read_data import build_small, post_examples
 
     ids = build_small(client, ingest_headers)
     rng = np.random.default_rng(11)

@@ -7,7 +7,7 @@ import re
 import psycopg
 import pytest
 
-from ingest_api.settings import SQL_DIR
+from ingest_api.core.settings import SQL_DIR
 from tests.conftest import q
 
 VIEW_FILES = sorted((SQL_DIR / "views").glob("*.sql"))

@@ -7,54 +7,7 @@ import psycopg
 import pytest
 
 from tests.conftest import q
-
-SEED = """
-insert into models (model_id, display_name, model_type, owner) values
-  ('m1', 'Model 1', 'training', 'team'), ('b1', 'Base 1', 'baseline', 'ext');
-insert into checkpoints (checkpoint_id, model_id, training_step) values
-  ('m1__step-100', 'm1', 100), ('m1__step-200', 'm1', 200), ('m1__step-300', 'm1', 300),
-  ('b1__baseline', 'b1', null);
-insert into benchmark_metadata (dataset_name, category, is_higher_better) values
-  ('dsA', 'math', true), ('dsL', 'loss', false);
-insert into eval_runs (eval_run_id, checkpoint_id, model_id, dataset_name, status, is_current, sample_count,
-                       created_at) values
-  ('r1', 'm1__step-100', 'm1', 'dsA', 'completed', true, 100, '2026-01-01'),
-  ('r2', 'm1__step-200', 'm1', 'dsA', 'completed', true, 100, '2026-01-02'),
-  ('r3', 'm1__step-300', 'm1', 'dsA', 'pending', true, null, '2026-01-03'),
-  ('r4', 'm1__step-100', 'm1', 'dsL', 'completed', true, null, '2026-01-01'),
-  ('r6', 'm1__step-200', 'm1', 'dsL', 'completed', false, null, '2026-01-01'),
-  ('r5', 'm1__step-200', 'm1', 'dsL', 'completed', true, null, '2026-01-02'),
-  ('r7', 'm1__step-100', 'm1', 'dsB', 'completed', true, 50, '2026-01-01'),
-  ('r9', 'm1__step-200', 'm1', 'dsN', 'completed', true, 50, '2026-01-02'),
-  ('r8', 'b1__baseline', 'b1', 'dsA', 'completed', true, 100, '2026-01-01');
-insert into eval_results (eval_run_id, metric_name, metric_value, value_note, is_primary, is_score, n_samples,
-                          ci_lower, ci_upper, stderr) values
-  ('r1', 'accuracy', 0.5, null, true, true, 100, 0.4, 0.6, 0.05),
-  ('r1', 'bootstrap_std', 0.02, null, false, false, 100, null, null, null),
-  ('r2', 'accuracy', 0.7, null, true, true, 100, 0.6, 0.78, 0.046),
-  ('r4', 'loss', 2.0, null, true, true, null, null, null, null),
-  ('r6', 'loss', 9.9, null, true, true, null, null, null, null),
-  ('r5', 'loss', 1.5, null, true, true, null, null, null, null),
-  ('r7', 'bootstrap_std', 0.03, null, true, false, 50, null, null, null),
-  ('r9', 'accuracy', null, 'nan', true, true, 50, null, null, null),
-  ('r8', 'accuracy', 0.6, null, true, true, 100, 0.5, 0.69, 0.049);
-"""
-
-
-def seed(url: str, extra: str = "") -> None:
-    with psycopg.connect(url, autocommit=True) as c:
-        c.execute(SEED + extra)
-
-
-def assert_unique(rows: list[dict], keys: tuple[str, ...]) -> None:
-    seen = [tuple(r[k] for k in keys) for r in rows]
-    assert len(seen) == len(set(seen)), f"duplicate grain {keys}"
-
-
-def assert_not_null(rows: list[dict], cols: tuple[str, ...]) -> None:
-    for r in rows:
-        for c in cols:
-            assert r[c] is not None, f"{c} is null in {r}"
+from tests.plugins.views import assert_not_null, assert_unique, facts, rebuilt, seed
 
 
 def test_current_scores_one_row_per_current_run(db):
@@ -122,6 +75,34 @@ def test_heatmap_cells_statuses(db):
     assert {r["model_latest_step"] for r in rows if r["model_id"] == "m1"} == {300}
 
 
+def test_score_choices_best_and_step(db):
+    """v_score_choices: best keeps the cell's status (from the newest run) with the best run's score;
+    step is each training checkpoint at its own step, and the baseline at every step (at_step null)."""
+    seed(db)
+    rows = q(db, "select score_choice, at_step, model_id, dataset_name, status, eval_run_id, metric_value, "
+                 "is_scored from v_score_choices order by 1, 2 nulls first, 3, 4")
+    assert_unique(rows, ("score_choice", "at_step", "model_id", "dataset_name"))
+    assert_not_null(rows, ("score_choice", "model_id", "dataset_name", "status", "eval_run_id", "is_scored"))
+    best = {(r["model_id"], r["dataset_name"]): (r["status"], r["eval_run_id"], r["metric_value"])
+            for r in rows if r["score_choice"] == "best"}
+    assert best == {
+        ("b1", "dsA"): ("completed", "r8", 0.6),
+        ("m1", "dsA"): ("pending", "r2", 0.7),   # the best run (step 200), the cell's status (step 300 pending)
+        ("m1", "dsB"): ("stale", "r7", None),    # no score: the newest run, no value
+        ("m1", "dsL"): ("stale", "r5", 1.5),     # lower is better: the minimum
+        ("m1", "dsN"): ("stale", "r9", None),
+    }
+    step = {(r["at_step"], r["model_id"], r["dataset_name"]): (r["status"], r["eval_run_id"], r["metric_value"])
+            for r in rows if r["score_choice"] == "step"}
+    assert step == {
+        (None, "b1", "dsA"): ("completed", "r8", 0.6),  # a baseline takes part at every step
+        (100, "m1", "dsA"): ("completed", "r1", 0.5), (200, "m1", "dsA"): ("completed", "r2", 0.7),
+        (300, "m1", "dsA"): ("pending", "r3", None),   # any status; a score only when scored
+        (100, "m1", "dsL"): ("completed", "r4", 2.0), (200, "m1", "dsL"): ("completed", "r5", 1.5),
+        (100, "m1", "dsB"): ("completed", "r7", None), (200, "m1", "dsN"): ("completed", "r9", None),
+    }
+
+
 @pytest.mark.parametrize("status", ["failed", "invalidated", "running"])
 def test_heatmap_cell_takes_the_newest_runs_status(db, status):
     seed(db, f"update eval_runs set status = '{status}' where eval_run_id = 'r5';")
@@ -137,20 +118,6 @@ def test_results_view_keeps_every_metric_of_current_runs(db):
     assert len(rows) == 8  # 9 result rows, minus r6 (superseded)
     assert {"checkpoint_id": "m1__step-100", "dataset_name": "dsA", "metric_name": "bootstrap_std",
             "is_primary": False, "is_score": False, "training_step": 100} in rows
-
-
-def _facts(url):
-    """The facts as a reader sees them: after draining what the writes queued (migration 0008)."""
-    with psycopg.connect(url, autocommit=True) as c:
-        c.execute("select eval360_flush_facts()")
-    return (q(url, "select * from score_facts order by eval_run_id"),
-            q(url, "select * from model_dataset_facts order by model_id, dataset_name"))
-
-
-def _rebuilt(url):
-    with psycopg.connect(url, autocommit=True) as c:
-        c.execute("select eval360_rebuild_read_facts()")
-    return _facts(url)
 
 
 def test_facts_follow_every_kind_of_change(db):
@@ -176,16 +143,16 @@ def test_facts_follow_every_kind_of_change(db):
         c.execute("update models set model_type = 'baseline' where model_id = 'm1'")
         c.execute("delete from eval_results where eval_run_id = 'r5'")
         c.execute("delete from checkpoints where checkpoint_id = 'm1__step-100'")
-    live = _facts(db)
+    live = facts(db)
     assert q(db, "select eval_run_id, training_step, model_type from score_facts where eval_run_id = 'r11'") == [
         {"eval_run_id": "r11", "training_step": 50, "model_type": "baseline"}]
     assert q(db, "select metric_value from score_facts where eval_run_id = 'r5'") == [{"metric_value": None}]
     assert not q(db, "select 1 from score_facts where checkpoint_id = 'm1__step-100'")
-    assert live == _rebuilt(db)
+    assert live == rebuilt(db)
 
 
 def test_facts_equal_a_rebuild_after_ingest_through_the_api(client, db, ingest_headers):
-    from tests.test_read_fixtures import build_small, post, score
+    from tests.plugins.read_data import build_small, post, score
 
     build_small(client, ingest_headers)
     # re-post with a new run id (supersedes), the same run id (updates), and a new checkpoint
@@ -195,9 +162,9 @@ def test_facts_equal_a_rebuild_after_ingest_through_the_api(client, db, ingest_h
          sample_count=100, eval_run_id="rerun-a2")
     post(client, ingest_headers, model_id="alpha", training_step=4000, dataset_name="mmlu", metrics=score(0.5),
          sample_count=1000)
-    live = _facts(db)
+    live = facts(db)
     assert q(db, "select metric_value from score_facts where eval_run_id = 'rerun-a2'") == [{"metric_value": 0.62}]
-    assert live == _rebuilt(db)
+    assert live == rebuilt(db)
 
 
 def test_concurrent_checkpoints_of_one_model_keep_facts_right(db):
@@ -231,7 +198,7 @@ def test_concurrent_checkpoints_of_one_model_keep_facts_right(db):
     for t in threads:
         t.join(120)
     assert errors == []
-    live = _facts(db)
+    live = facts(db)
     latest = q(db, "select eval_run_id from v_latest_scores where model_id = 'm1' and dataset_name = 'dsA'")
     assert latest == [{"eval_run_id": "c1142"}]
-    assert live == _rebuilt(db)
+    assert live == rebuilt(db)

@@ -6,80 +6,19 @@ import hashlib
 import hmac
 import json
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from ingest_api.webhooks import SIGNATURE_HEADER, DeliveryConfig, backoff_delay, deliver_due
-from ingest_api.worker import run_worker
+from ingest_api.ops.delivery import DeliveryConfig, backoff_delay, deliver_due
+from ingest_api.ops.webhooks import SIGNATURE_HEADER
+from ingest_api.ops.worker import run_worker
 from tests.conftest import q
-from tests.test_alert_support import post
+from tests.plugins.alert_data import post
+from tests.plugins.webhooks import FAST, SECRET, Receiver, register, regression
 
-
-@pytest.fixture(autouse=True)
-def _judge_alerts_inline(monkeypatch):
-    """These tests check the rules as each result arrives: judge in the ingest transaction
-    (the default queues the judgement for the worker; tests/test_alert_deferred.py covers that)."""
-    monkeypatch.setenv("EVAL360_ALERTS_INLINE", "1")
-    monkeypatch.setenv("EVAL360_ALERT_QUIET_S", "0")  # deliver regressions at once (the quiet period has its test)
-
-
-SECRET = "s3cret-s3cret-s3cret-0123456789"
-FAST = DeliveryConfig(timeout_s=5.0, backoff_base_s=0.0, backoff_cap_s=0.0)
-
-
-class Receiver:
-    """A real HTTP server on 127.0.0.1 answering with scripted status codes (then 200)."""
-
-    def __init__(self, script: list[int] | None = None):
-        self.script = list(script or [])
-        self.requests: list[dict] = []
-        self.replies: list[int] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                code = outer.script.pop(0) if outer.script else 200
-                outer.requests.append({"headers": dict(self.headers), "body": body, "path": self.path})
-                outer.replies.append(code)
-                self.send_response(code)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *a):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def _register(client, admin_headers, url, **over) -> dict:
-    r = client.post("/api/admin/webhooks", json={"url": url, "events": ["regression", "improvement", "new_best",
-                                                                        "promotion_ready"], "active": True,
-                                                 "secret": SECRET, **over}, headers=admin_headers)
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def _regression(client, h, model="k2"):
-    for s in (1000, 2000):
-        post(client, h, model, s, "gsm8k", 0.70)
-    post(client, h, model, 3000, "gsm8k", 0.55)
-
+pytestmark = pytest.mark.usefixtures("alerts_inline", "notify_at_once")
 
 def _drain(db, cfg=FAST, rounds=10) -> None:
     with psycopg.connect(db, row_factory=dict_row, autocommit=True) as conn:
@@ -124,8 +63,8 @@ def test_register_list_deactivate(client, db, admin_headers):
 
 def test_delivery_is_signed_json_with_slack_text(client, db, ingest_headers, admin_headers):
     with Receiver() as rx:
-        _register(client, admin_headers, rx.url)
-        _regression(client, ingest_headers)
+        register(client, admin_headers, rx.url)
+        regression(client, ingest_headers)
         assert rx.requests == []  # ingest wrote the outbox only
         assert run_worker(db, once=True, cfg=FAST) == 0
         assert len(rx.requests) == 1
@@ -145,8 +84,8 @@ def test_delivery_is_signed_json_with_slack_text(client, db, ingest_headers, adm
 
 def test_failing_twice_then_ok_gets_exactly_one_successful_delivery(client, db, ingest_headers, admin_headers):
     with Receiver(script=[500, 503]) as rx:
-        hook = _register(client, admin_headers, rx.url)
-        _regression(client, ingest_headers)
+        hook = register(client, admin_headers, rx.url)
+        regression(client, ingest_headers)
         _drain(db)
         _drain(db)  # nothing left to send
         assert rx.replies == [500, 503, 200]
@@ -164,8 +103,8 @@ def test_backoff_doubles_and_gives_up_after_24h(client, db, ingest_headers, admi
     cfg = DeliveryConfig(timeout_s=5.0, backoff_base_s=30.0, backoff_cap_s=3600.0)
     assert [backoff_delay(n, cfg) for n in (1, 2, 3, 8, 20)] == [30, 60, 120, 3600, 3600]
     with Receiver(script=[500] * 10) as rx:
-        _register(client, admin_headers, rx.url, events=["regression"])
-        _regression(client, ingest_headers)
+        register(client, admin_headers, rx.url, events=["regression"])
+        regression(client, ingest_headers)
         with psycopg.connect(db, row_factory=dict_row, autocommit=True) as conn:
             assert deliver_due(conn, cfg)["retrying"] == 1
             d = conn.execute("select *, extract(epoch from next_attempt_at - now()) wait from webhook_deliveries"
@@ -196,8 +135,8 @@ def test_dead_receiver_never_slows_ingest(client, db, ingest_headers, admin_head
     hung.bind(("127.0.0.1", 0))
     hung.listen(8)
     try:
-        _register(client, admin_headers, f"http://127.0.0.1:{dead_port}/x")
-        _register(client, admin_headers, f"http://127.0.0.1:{hung.getsockname()[1]}/x")
+        register(client, admin_headers, f"http://127.0.0.1:{dead_port}/x")
+        register(client, admin_headers, f"http://127.0.0.1:{hung.getsockname()[1]}/x")
         connects = []
         real_connect = socket.socket.connect
 
@@ -206,7 +145,7 @@ def test_dead_receiver_never_slows_ingest(client, db, ingest_headers, admin_head
             return real_connect(self, addr)
 
         monkeypatch.setattr(socket.socket, "connect", spy)
-        _regression(client, ingest_headers)
+        regression(client, ingest_headers)
         assert connects == []  # the ingest path opened no connection at all
         monkeypatch.undo()
         monkeypatch.setenv("EVAL360_ALERT_QUIET_S", "0")  # undo() dropped it too
@@ -225,8 +164,8 @@ def test_dead_receiver_never_slows_ingest(client, db, ingest_headers, admin_head
 
 def test_subscriptions_and_deactivation(client, db, ingest_headers, admin_headers):
     with Receiver() as rx:
-        only_best = _register(client, admin_headers, rx.url + "/best", events=["new_best"])
-        off = _register(client, admin_headers, rx.url + "/off", events=["regression"])
+        only_best = register(client, admin_headers, rx.url + "/best", events=["new_best"])
+        off = register(client, admin_headers, rx.url + "/off", events=["regression"])
         client.post(f"/api/admin/webhooks/{off['id']}/deactivate", headers=admin_headers)
         post(client, ingest_headers, "k2", 1000, "gsm8k", 0.60)
         post(client, ingest_headers, "k2", 2000, "gsm8k", 0.75)  # improvement + new_best
@@ -258,8 +197,8 @@ def test_eval360_worker_command_drains_the_outbox(client, db, ingest_headers, ad
     import sys
 
     with Receiver(script=[500]) as rx:
-        _register(client, admin_headers, rx.url)
-        _regression(client, ingest_headers)
+        register(client, admin_headers, rx.url)
+        regression(client, ingest_headers)
         env = {**os.environ, "DATABASE_URL": db, "EVAL360_DATA_DIR": str(tmp_path), "EVAL360_WEBHOOK_BACKOFF_S": "0"}
         done = subprocess.run([sys.executable, "-m", "ingest_api.cli", "worker", "--once"], env=env, check=False,
                               capture_output=True, text=True, timeout=120)
@@ -268,7 +207,7 @@ def test_eval360_worker_command_drains_the_outbox(client, db, ingest_headers, ad
     assert q(db, "select status, n_attempts from webhook_deliveries") == [{"status": "delivered", "n_attempts": 2}]
 
 
-def test_long_running_worker_sweeps_then_delivers(client, db, ingest_headers, admin_headers, tmp_path, monkeypatch):
+def test_long_running_worker_sweeps_then_delivers(client, make_client, db, ingest_headers, admin_headers, tmp_path):
     """`eval360 worker` (no --once): its start-up sweep judges data written without the hook, and the webhook
     goes out while it keeps running."""
     import os
@@ -276,12 +215,10 @@ def test_long_running_worker_sweeps_then_delivers(client, db, ingest_headers, ad
     import sys
     import time
 
-    from ingest_api import ingest
-
     with Receiver() as rx:
-        _register(client, admin_headers, rx.url)
-        monkeypatch.setattr(ingest, "post_result_hooks", [])
-        _regression(client, ingest_headers)
+        register(client, admin_headers, rx.url)
+        with make_client(alerts_inline=False) as plain:  # no judgement in the ingest transaction
+            regression(plain, ingest_headers)
         assert q(db, "select count(*) n from webhook_deliveries")[0]["n"] == 0
         env = {**os.environ, "DATABASE_URL": db, "EVAL360_DATA_DIR": str(tmp_path)}
         proc = subprocess.Popen([sys.executable, "-m", "ingest_api.cli", "worker"], env=env,

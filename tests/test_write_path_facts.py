@@ -6,7 +6,7 @@ from __future__ import annotations
 import psycopg
 
 from tests.helpers import minimal_payload
-from tests.test_view_scores import _facts, _rebuilt
+from tests.plugins.views import facts, rebuilt
 
 
 def test_single_posts_batches_and_reposts_leave_facts_equal_to_a_rebuild(client, db, ingest_headers):
@@ -19,22 +19,22 @@ def test_single_posts_batches_and_reposts_leave_facts_equal_to_a_rebuild(client,
                              metrics={"accuracy (avg over 1)": 0.5}) for s in (200, 300) for ds in ("a", "c")]
     r = client.post("/api/ingest/eval-results", json={"results": batch, "source": "backfill"}, headers=ingest_headers)
     assert r.status_code == 200
-    after = _facts(db)
+    after = facts(db)
     # step 200 / a now has a newer current run from the batch: the facts point at it
     assert {f["eval_run_id"] for f in after[0] if f["checkpoint_id"] == "k2-think-v2__step-200"
             and f["dataset_name"] == "a"} == {"b-200-a"}
     assert len(after[0]) == 7 and len(after[1]) == 3
-    assert after == _rebuilt(db)
+    assert after == rebuilt(db)
 
 
 def test_checkpoint_metadata_update_keeps_facts_and_step_change_refreshes_them(client, db, ingest_headers):
     client.post("/api/ingest/eval-result", json=minimal_payload(), headers=ingest_headers)
-    before = _facts(db)
+    before = facts(db)
     with psycopg.connect(db, autocommit=True) as c:
         c.execute("update checkpoints set metadata = '{\"x\": 1}'")
-    assert _facts(db) == before
+    assert facts(db) == before
     with psycopg.connect(db, autocommit=True) as c:
         c.execute("update checkpoints set training_step = 5001")
-    steps = {f["training_step"] for f in _facts(db)[0]}
+    steps = {f["training_step"] for f in facts(db)[0]}
     assert steps == {5001}
-    assert _facts(db) == _rebuilt(db)
+    assert facts(db) == rebuilt(db)

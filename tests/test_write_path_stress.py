@@ -19,12 +19,11 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from ingest_api.ingest import STORE_SQL, PreparedBatch
-from ingest_api.schemas import EvalResultIn
+from ingest_api.ingest.schemas import EvalResultIn
+from ingest_api.ingest.store import STORE_SQL, PreparedBatch
 from tests.conftest import INGEST, q, truncate_all
 from tests.helpers import minimal_payload
-from tests.test_ingest_concurrency import live_server  # noqa: F401 - fixture
-from tests.test_view_scores import _facts, _rebuilt
+from tests.plugins.views import facts, rebuilt
 
 MODELS = ["m0", "m1", "m2"]
 STEPS = [100, 200, 300, 400]
@@ -55,7 +54,7 @@ def _norm_row(row: dict) -> tuple:
 
 
 def _snapshot(db: str) -> dict[str, list[tuple]]:
-    _facts(db)  # drain what the writes queued, as every reader does
+    facts(db)  # drain what the writes queued, as every reader does
     return {name: [_norm_row(r) for r in q(db, sql)] for name, sql in _TABLES.items()}
 
 
@@ -197,7 +196,7 @@ def test_random_batches_leave_the_state_of_posting_one_by_one(app, client, db, i
         r = client.post("/api/ingest/eval-result", json=p, headers=ingest_headers)
         assert r.status_code == 200, (i, r.text)
     one_by_one = _snapshot(db)
-    assert _facts(db) == _rebuilt(db)
+    assert facts(db) == rebuilt(db)
     assert len(one_by_one["eval_runs"]) > 40 and len(one_by_one["checkpoint_aliases"]) > 10
 
     truncate_all(db)
@@ -206,7 +205,7 @@ def test_random_batches_leave_the_state_of_posting_one_by_one(app, client, db, i
         assert r.status_code == 200, r.text
         assert r.json()["count"] == len(chunk)
     batched = _snapshot(db)
-    assert _facts(db) == _rebuilt(db)
+    assert facts(db) == rebuilt(db)
 
     for table in _TABLES:
         assert batched[table] == one_by_one[table], table
@@ -227,14 +226,14 @@ def test_whole_random_set_as_one_batch_equals_one_by_one(app, client, db, ingest
                     headers=ingest_headers)
     assert r.status_code == 200, r.text
     assert _snapshot(db) == one_by_one
-    assert _facts(db) == _rebuilt(db)
+    assert facts(db) == rebuilt(db)
 
 
 # ------------------------------------------------------------------ concurrent writers through uvicorn
 
 
 @pytest.mark.parametrize("mode", ["writers_only", "with_readers"])
-def test_concurrent_singles_and_batches_over_shared_checkpoints(app, live_server, db, mode):  # noqa: F811
+def test_concurrent_singles_and_batches_over_shared_checkpoints(app, live_server, db, mode):
     """6 writer threads mix single posts (group-committed) and batches over the same cells, with planted
     conflicts: every reply is 200 or the planted 409 naming the planted field, nothing is lost or written
     twice, exactly one run per cell is current, each run holds the metrics of its last post.
@@ -347,7 +346,7 @@ def test_concurrent_singles_and_batches_over_shared_checkpoints(app, live_server
     assert got == {rid: p["metrics"] for rid, p in last.items()}
     if mode == "writers_only":
         assert q(db, "select count(*) n from facts_pending")[0]["n"] > 0  # nobody drained meanwhile
-    assert _facts(db) == _rebuilt(db)
+    assert facts(db) == rebuilt(db)
 
 
 # ------------------------------------------------------------------ conflicts and error answers
@@ -399,10 +398,10 @@ def test_odd_but_valid_input_is_never_a_500(client, db, ingest_headers, over, st
     assert r.status_code == status, r.text
     if status == 422:
         assert q(db, "select count(*) n from eval_runs")[0]["n"] == 0  # nothing half-written
-    assert _facts(db) == _rebuilt(db)
+    assert facts(db) == rebuilt(db)
 
 
-def test_group_commit_with_a_bad_value_fails_only_that_post(live_server, db):  # noqa: F811 - fixture
+def test_group_commit_with_a_bad_value_fails_only_that_post(live_server, db):
     """Concurrent single posts are stored together; one whose value the database refuses (a step past
     bigint) must fail alone, and the others must be stored."""
     posts = [minimal_payload(dataset_name=f"g{i}") for i in range(24)]
@@ -471,9 +470,9 @@ def test_a_flush_racing_an_uncommitted_write_does_not_lose_its_refresh(db, case)
         th.join(30)
         assert "error" not in flushed, flushed
     # a reader now: it flushes, then reads the facts
-    facts = _facts(db)
-    assert [f["metric_value"] for f in facts[0]] == [0.7], "one current score per cell, of the last commit"
-    assert facts == _rebuilt(db)
+    seen = facts(db)
+    assert [f["metric_value"] for f in seen[0]] == [0.7], "one current score per cell, of the last commit"
+    assert seen == rebuilt(db)
 
 
 def test_one_new_run_id_posted_concurrently_for_two_cells_is_a_conflict(db):
@@ -543,4 +542,4 @@ def test_a_category_change_and_a_flush_do_not_deadlock(db):
         writer.join(30)
         reader.join(30)
     assert errors == {}
-    assert _facts(db) == _rebuilt(db)
+    assert facts(db) == rebuilt(db)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.test_read_fixtures import build_small, post, post_examples, score
+from tests.plugins.read_data import build_small, post, post_examples, score
 
 
 @dataclass

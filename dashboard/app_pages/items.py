@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.page_kit import empty, fnum, load, md_escape, qp, sync_qp, table
-from ingest_api import items as I
+from ingest_api.read import items as I
 
 TTL = 30
 

@@ -7,11 +7,12 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.page_kit import empty, load, md_escape, qp, qp_int, sync_qp, table
-from ingest_api import reader, readonly
-from ingest_api.settings import Settings
+from ingest_api.core import reader
+from ingest_api.core.settings import get_settings
+from ingest_api.read import readonly
 
 url = data.database_url()
-settings = Settings.from_env()
+settings = get_settings()
 # Ad-hoc SQL never runs on the dashboard's own login: it connects as the reader role.
 reader_url = reader.reader_url(settings, url)
 st.title("SQL")

@@ -1,0 +1,1 @@
+"""The HTTP API: create_app, the routes, their parameters and replies."""

@@ -1,0 +1,1 @@
+"""One module per resource; api/app.py lists their routers."""

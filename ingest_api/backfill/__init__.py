@@ -1,0 +1,1 @@
+"""`python backfill.py`: import past Eval360-V2 runs through the ingest API."""

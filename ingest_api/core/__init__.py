@@ -1,0 +1,1 @@
+"""Shared by every part: settings, database access, logins, errors, tokens, ids, JSON in and out."""

@@ -1,0 +1,1 @@
+"""What happens because data arrived: alerts, promotion, webhooks, the worker, admin writes."""
