@@ -1,13 +1,15 @@
 """A/B latency of two checkouts of the API on the same database, requests interleaved (not a test).
 
-Both `eval360 api` processes run side by side on one database; each round sends every path to A,
-then to B (alternating which goes first), so load from other processes on the machine falls on
-both alike. Reports p50/p95 per path and side, and the ratio B/A of the medians.
+Both `eval360 api` processes run side by side, on one database or (--data-dir-b) each on its own copy
+of the same data, migrated by its own checkout (when the two differ in sql/); each round sends every
+path to A, then to B (alternating which goes first), so load from other processes on the machine
+falls on both alike. Reports p50/p95 per path and side, and the ratio B/A of the medians.
 
     .venv/bin/python bench/bench_ab.py --a /tmp/api-base --b . --data-dir /tmp/api-bench-db \\
         --path /api/heatmap?score=latest --path /api/models --rounds 100
 
---data-dir: a database loaded by bench/bench_read.py (its embedded PostgreSQL data directory).
+--data-dir: a database loaded by bench/bench_read.py (its embedded PostgreSQL data directory);
+--data-dir-b: B's own, loaded by B's bench/bench_read.py with the same seed.
 """
 
 from __future__ import annotations
@@ -54,15 +56,17 @@ def main() -> int:
     ap.add_argument("--a", required=True, help="checkout A (the reference)")
     ap.add_argument("--b", required=True, help="checkout B")
     ap.add_argument("--data-dir", required=True)
+    ap.add_argument("--data-dir-b", help="B's own database (default: A's)")
     ap.add_argument("--path", action="append", required=True, help="a GET path (repeatable)")
     ap.add_argument("--rounds", type=int, default=100)
     args = ap.parse_args()
     url = embedded_url(Path(args.data_dir))
+    urls = {"A": url, "B": embedded_url(Path(args.data_dir_b)) if args.data_dir_b else url}
     sides = {"A": Path(args.a).resolve(), "B": Path(args.b).resolve()}
     procs, clients = [], {}
     try:
         for name, checkout in sides.items():
-            proc, base = start(checkout, url)
+            proc, base = start(checkout, urls[name])
             procs.append(proc)
             clients[name] = KeepAlive(base, {})
         times: dict[tuple[str, str], list[float]] = {(p, s): [] for p in args.path for s in sides}
@@ -81,8 +85,8 @@ def main() -> int:
         print(f"{'path':40} {'A p50':>8} {'A p95':>8} {'B p50':>8} {'B p95':>8} {'B/A p50':>8}")
         for p in args.path:
             a, b = times[(p, "A")], times[(p, "B")]
-            print(f"{p:40} {pct(a, .5):8.2f} {pct(a, .95):8.2f} {pct(b, .5):8.2f} {pct(b, .95):8.2f} "
-                  f"{pct(b, .5) / pct(a, .5):8.2f}")
+            print(f"{p:40} {pct(a, 50):8.2f} {pct(a, 95):8.2f} {pct(b, 50):8.2f} {pct(b, 95):8.2f} "
+                  f"{pct(b, 50) / pct(a, 50):8.2f}")
         print(f"(ms over {args.rounds} interleaved rounds; A = {sides['A']}, B = {sides['B']}; "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs at the end)")
     finally:

@@ -57,7 +57,7 @@ def cmd_schema(args) -> int:
 
     import psycopg
 
-    from .dbschema import REGENERATE, SCHEMA_FILE, difference, migrated_schema_text, schema_text
+    from .core.dbschema import REGENERATE, SCHEMA_FILE, difference, migrated_schema_text, schema_text
 
     url = _url(_settings())
     try:

@@ -812,6 +812,28 @@
 --     accuracy      double precision
 --     grants: eval360_reader select
 
+--   view v_score_choices
+--     score_choice   text
+--     at_step        bigint
+--     model_id       text
+--     dataset_name   text
+--     status         text
+--     eval_run_id    text
+--     checkpoint_id  text
+--     training_step  bigint
+--     metric_name    text
+--     metric_value   double precision
+--     n              integer
+--     ci_lower       double precision
+--     ci_upper       double precision
+--     stderr         double precision
+--     n_graded       bigint
+--     score_sum      double precision
+--     score_sumsq    double precision
+--     n_fractional   bigint
+--     is_scored      boolean
+--     grants: eval360_reader select
+
 --   view v_suites
 --     suite_id       text
 --     display_name   text

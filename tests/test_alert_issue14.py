@@ -135,13 +135,13 @@ def test_diff_alert_and_promotion_report_one_p_value(client, db, ingest_headers,
     assert p_diff == pytest.approx(p_alert, rel=1e-12) and p_diff == pytest.approx(p_prom, rel=1e-12)
 
 
+@pytest.mark.usefixtures("alerts_inline")
 def test_the_shuffled_noise_load_sends_no_webhook_for_an_alert_later_resolved(client, db, ingest_headers,
                                                                              admin_headers, monkeypatch):
     """Issue 14 §3 on a whole load, not a constructed pair: pure noise (3 models x 12 checkpoints x 8
     datasets, n = 500) posted in shuffled order raises regression alerts that later checkpoints resolve.
     Delivery runs after the load (as the quiet period makes it do in production): every regression
     webhook sent is of an alert still open, and the transient ones were withdrawn, not sent."""
-    monkeypatch.setenv("EVAL360_ALERTS_INLINE", "1")
     monkeypatch.setenv("EVAL360_ALERT_QUIET_S", "0")
     rng = np.random.default_rng(1414)
     rows = []
@@ -151,7 +151,7 @@ def test_the_shuffled_noise_load_sends_no_webhook_for_an_alert_later_resolved(cl
             vals = rng.binomial(500, acc) / 500
             rows += [(m, (c + 1) * 1000, f"ds{d}", float(vals[d])) for d in range(8)]
     with Receiver() as rx:
-        _register(client, admin_headers, rx.url, events=["regression"])
+        register(client, admin_headers, rx.url, events=["regression"])
         for i in rng.permutation(len(rows)):
             m, step, d, v = rows[i]
             post(client, ingest_headers, m, step, d, v, n=500)

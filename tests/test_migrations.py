@@ -138,7 +138,7 @@ def test_a_database_from_before_the_squash_is_refused_naming_what_it_has(fresh_d
     """Migrations were squashed into 0001_baseline.sql: a database migrated with the files before it has
     applied names the tree no longer holds. There is no upgrade path: it is refused, before anything runs."""
     from ingest_api import cli
-    from ingest_api.db import MigrationMissing
+    from ingest_api.core.db import MigrationMissing
 
     url = fresh_database()
     with psycopg.connect(url, autocommit=True) as c:

@@ -8,9 +8,9 @@ import psycopg
 import pytest
 
 from ingest_api import cli
-from ingest_api.db import migrate
-from ingest_api.dbschema import REGENERATE, SCHEMA_FILE, difference, migrated_schema_text, schema_text
-from ingest_api.settings import SQL_DIR
+from ingest_api.core.db import migrate
+from ingest_api.core.dbschema import REGENERATE, SCHEMA_FILE, difference, migrated_schema_text, schema_text
+from ingest_api.core.settings import SQL_DIR
 
 
 def test_schema_sql_is_what_migrating_a_new_database_builds(fresh_database):
