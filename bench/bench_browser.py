@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import subprocess
 import sys
 import time
 from contextlib import nullcontext
@@ -108,76 +106,53 @@ def run(url: str, repeat: int) -> list[dict]:
     import psycopg
     from playwright.sync_api import sync_playwright
 
-    from bench.common import free_port
+    from bench.common import dashboard_server
 
-    port = free_port()
-    env = dict(os.environ, DATABASE_URL=url, EVAL360_LOG_LEVEL="WARNING")
-    log = open(os.devnull, "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, "-m", "ingest_api.cli", "dashboard", "--port", str(port)], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
     pages = _pages(url)
     res = {n: {"cold": [], "warm": [], "nav": []} for n, _ in pages}
-    try:
-        import httpx
-
-        deadline = time.time() + 90
-        while True:
-            try:
-                if httpx.get(base + "/_stcore/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.time() > deadline or proc.poll() is not None:
-                raise RuntimeError("the dashboard did not start")
-            time.sleep(0.3)
-        with sync_playwright() as p, psycopg.connect(url, autocommit=True) as conn:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            # Once through every page: the server imports its modules and compiles the scripts.
+    with dashboard_server(url) as base, sync_playwright() as p, psycopg.connect(url, autocommit=True) as conn:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        # Once through every page: the server imports its modules and compiles the scripts.
+        for name, params in pages:
+            _timed_open(browser, base, name, params)
+        for _ in range(repeat):
             for name, params in pages:
-                _timed_open(browser, base, name, params)
-            for _ in range(repeat):
-                for name, params in pages:
-                    conn.execute("select nextval('eval360_data_version')")  # every cached read is now stale
-                    res[name]["cold"].append(_timed_open(browser, base, name, params))
-                    profile = browser.new_context(viewport={"width": 1440, "height": 900})
-                    _timed_open(browser, base, name, params, profile)  # this profile has now seen the page
-                    res[name]["warm"].append(_timed_open(browser, base, name, params, profile))
-                    profile.close()
-                # Page to page: one session, sidebar clicks in order (data cached by the runs above).
-                ctx = browser.new_context(viewport={"width": 1440, "height": 900})
-                page = ctx.new_page()
-                page.goto(base + "/" + pages[-1][0] + _query(pages[-1][1]), wait_until="commit")
-                _visible(page, pages[-1][0])
-                for name, _params in pages:
-                    t0 = time.perf_counter()
-                    try:
-                        page.locator("[data-testid='stSidebarNav']").get_by_role("link", name=NAV[name],
-                                                                                  exact=True).click()
-                        _visible(page, name)
-                        res[name]["nav"].append(time.perf_counter() - t0)
-                        page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for()
-                    except Exception:  # noqa: BLE001 - a timeout is a result (nan), the run goes on
-                        print(f"  {name}: page-to-page did not finish within the timeout", flush=True)
-                        res[name]["nav"].append(float("nan"))
-                ctx.close()
-            browser.close()
-            # The same-run reference: the heaviest read as bare SQL.
-            from ingest_api.core.db import flush_facts
-            from ingest_api.read import heatmap
-
-            with psycopg.connect(url) as c2:
-                from psycopg.rows import dict_row
-
-                c2.row_factory = dict_row
-                flush_facts(c2)
+                conn.execute("select nextval('eval360_data_version')")  # every cached read is now stale
+                res[name]["cold"].append(_timed_open(browser, base, name, params))
+                profile = browser.new_context(viewport={"width": 1440, "height": 900})
+                _timed_open(browser, base, name, params, profile)  # this profile has now seen the page
+                res[name]["warm"].append(_timed_open(browser, base, name, params, profile))
+                profile.close()
+            # Page to page: one session, sidebar clicks in order (data cached by the runs above).
+            ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+            page = ctx.new_page()
+            page.goto(base + "/" + pages[-1][0] + _query(pages[-1][1]), wait_until="commit")
+            _visible(page, pages[-1][0])
+            for name, _params in pages:
                 t0 = time.perf_counter()
-                heatmap.heatmap(c2)
-                ref = time.perf_counter() - t0
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
+                try:
+                    page.locator("[data-testid='stSidebarNav']").get_by_role("link", name=NAV[name],
+                                                                              exact=True).click()
+                    _visible(page, name)
+                    res[name]["nav"].append(time.perf_counter() - t0)
+                    page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for()
+                except Exception:  # noqa: BLE001 - a timeout is a result (nan), the run goes on
+                    print(f"  {name}: page-to-page did not finish within the timeout", flush=True)
+                    res[name]["nav"].append(float("nan"))
+            ctx.close()
+        browser.close()
+        # The same-run reference: the heaviest read as bare SQL.
+        from ingest_api.core.db import flush_facts
+        from ingest_api.read import heatmap
+
+        with psycopg.connect(url) as c2:
+            from psycopg.rows import dict_row
+
+            c2.row_factory = dict_row
+            flush_facts(c2)
+            t0 = time.perf_counter()
+            heatmap.heatmap(c2)
+            ref = time.perf_counter() - t0
     out = []
     for name, _ in pages:
         r = res[name]

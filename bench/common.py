@@ -74,6 +74,31 @@ def api_server(url: str, *, workers: int = 1):
         proc.wait(10)
 
 
+@contextmanager
+def dashboard_server(url: str):
+    """`eval360 dashboard` (Streamlit) as a real process on a loopback port; yields its base URL."""
+    port = free_port()
+    env = dict(os.environ, DATABASE_URL=url, EVAL360_LOG_LEVEL="WARNING")
+    proc = subprocess.Popen([sys.executable, "-m", "ingest_api.cli", "dashboard", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                if httpx.get(base + "/_stcore/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.time() > deadline or proc.poll() is not None:
+                raise RuntimeError("the dashboard did not start")
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")

@@ -12,10 +12,7 @@ Not a benchmark: it shares bench/'s harness.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,47 +41,27 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     ap.add_argument("--full-page", action="store_true", help="the whole page, not the first viewport")
     a = ap.parse_args()
-    import httpx
     from playwright.sync_api import sync_playwright
 
-    from bench.common import free_port
+    from bench.common import dashboard_server
 
-    port = free_port()
-    env = dict(os.environ, DATABASE_URL=a.database_url, EVAL360_LOG_LEVEL="WARNING")
-    proc = subprocess.Popen([sys.executable, "-m", "ingest_api.cli", "dashboard", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
     params = dict(_pages(a.database_url))
     a.out.mkdir(parents=True, exist_ok=True)
-    try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                if httpx.get(base + "/_stcore/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.time() > deadline or proc.poll() is not None:
-                raise RuntimeError("the dashboard did not start")
-            time.sleep(0.3)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            for stem, page_name, w, h, scheme in SHOTS:
-                ctx = browser.new_context(viewport={"width": w, "height": h}, color_scheme=scheme)
-                page = ctx.new_page()
-                page.goto(base + "/" + page_name + _query(params[page_name]), wait_until="commit")
-                _visible(page, page_name, timeout=120_000)
-                page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(timeout=120_000)
-                page.wait_for_timeout(1500)  # charts finish their first paint
-                path = a.out / f"{stem}.png"
-                page.screenshot(path=str(path), full_page=a.full_page)
-                print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {w}×{h} {scheme}",
-                      flush=True)
-                ctx.close()
-            browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with dashboard_server(a.database_url) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        for stem, page_name, w, h, scheme in SHOTS:
+            ctx = browser.new_context(viewport={"width": w, "height": h}, color_scheme=scheme)
+            page = ctx.new_page()
+            page.goto(base + "/" + page_name + _query(params[page_name]), wait_until="commit")
+            _visible(page, page_name, timeout=120_000)
+            page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(timeout=120_000)
+            page.wait_for_timeout(1500)  # charts finish their first paint
+            path = a.out / f"{stem}.png"
+            page.screenshot(path=str(path), full_page=a.full_page)
+            print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {w}×{h} {scheme}",
+                  flush=True)
+            ctx.close()
+        browser.close()
     return 0
 
 
