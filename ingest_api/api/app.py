@@ -151,21 +151,22 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         url = database_url or resolve_database_url(settings)
         app.state.database_url = url
         app.state.credentials = credential_source(url, settings)
-        app.state.pool = make_pool(url, settings)
+        app.state.pool = pool = make_pool(url, settings)
         # Requests queue here for the pool's connections (see deps.py).
-        app.state.db_gate = DbGate(app.state.pool, settings.pool_max, settings.queue_timeout_s)
-        app.state.facts_drainer = FactsDrainer(app.state.pool).start()
-        app.state.ingest_pool = make_async_pool(url, settings)
-        await app.state.ingest_pool.open(wait=False)
-        app.state.result_batcher = ResultBatcher(app.state.pool, apool=app.state.ingest_pool,
-                                                 on_stored=app.state.facts_drainer.poke,
+        app.state.db_gate = DbGate(pool, settings.pool_max, settings.queue_timeout_s)
+        app.state.facts_drainer = drainer = FactsDrainer(pool).start()
+        app.state.ingest_pool = ingest_pool = make_async_pool(url, settings)
+        await ingest_pool.open(wait=False)
+        app.state.result_batcher = ResultBatcher(pool, apool=ingest_pool, on_stored=drainer.poke,
                                                  after_store=app.state.after_store)
         try:
             yield
         finally:
-            await app.state.ingest_pool.close()
-            app.state.facts_drainer.stop()
-            app.state.pool.close()
+            # What this start-up opened, even if the app was started again meanwhile (a test client
+            # inside another): a drainer left running would flush other tests' facts.
+            await ingest_pool.close()
+            drainer.stop()
+            pool.close()
 
     app = FastAPI(
         title="Eval360 dashboard API",
