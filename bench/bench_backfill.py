@@ -271,7 +271,7 @@ def backfill_all(base: str, folders, extra) -> tuple[int, int, float, int]:
             failed += len(s.failed)
             rows += s.example_rows
         # End to end means "a reader sees it all": the read-side facts of the last writes are
-        # refreshed in the background or by the first read (migration 0008); count that too.
+        # refreshed in the background or by the first read (sql/functions/40_facts.sql); count that too.
         t1 = time.perf_counter()
         r = httpx.get(base + "/api/heatmap", timeout=600)
         assert r.status_code == 200, r.text[:500]

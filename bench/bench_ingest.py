@@ -60,7 +60,7 @@ def post_concurrent(base: str, items: list[dict], clients: int) -> float:
 
 def until_visible(base: str) -> float:
     """Seconds until a reader sees every stored result: the first read after the posts refreshes
-    whatever read-side facts the background drainer has not yet (migration 0008)."""
+    whatever read-side facts the background drainer has not yet (sql/functions/40_facts.sql)."""
     t = time.perf_counter()
     r = httpx.get(base + "/api/heatmap", timeout=120)
     assert r.status_code == 200, r.text[:300]

@@ -341,7 +341,7 @@ def bench_writes(url: str, n_results: int, n_examples: int) -> dict:
 
 
 def slice_trigger_cost(url: str, n_examples: int, rounds: int = 3) -> dict:
-    """Raw COPY of the same rows with migration 0012's slice triggers on and off (alternating rounds,
+    """Raw COPY of the same rows with the slice triggers (sql/functions/10_example_facts.sql) on and off (alternating rounds,
     medians): what keeping example_slice_stats costs a write."""
     import httpx
 
@@ -380,7 +380,7 @@ def main() -> int:
     ap.add_argument("--postgres-only", action="store_true",
                     help="no Parquet copy and no DuckDB figures (PostgreSQL's at a size where the copy takes long)")
     ap.add_argument("--trigger-cost-only", action="store_true",
-                    help="only the write cost of the slice triggers (0012), on an empty database")
+                    help="only the write cost of the slice triggers, on an empty database")
     args = ap.parse_args()
     import warnings
 
@@ -389,7 +389,7 @@ def main() -> int:
         with embedded_db("eval360-bench-items-trig-") as u:
             r = slice_trigger_cost(u, args.write_examples)
         print(f"raw COPY of {args.write_examples} example rows, batches of 5,000, empty database: "
-              f"{r['copy_per_s_with_slice_triggers']:.0f}/s with the slice triggers (0012), "
+              f"{r['copy_per_s_with_slice_triggers']:.0f}/s with the slice triggers, "
               f"{r['copy_per_s_without']:.0f}/s without")
         return 0
     keep = bool(args.data_dir)

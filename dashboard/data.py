@@ -5,7 +5,7 @@ pool, a cached resource keyed on the URL) never mix two databases. Loaders retur
 and lists; pages turn them into frames and charts.
 
 Caching: each loader's cache key includes the database's change counter (`eval360_data_version`,
-a sequence every write statement on a shown table advances, migration 0015). A call first reads
+a sequence every write statement on a shown table advances, sql/functions/70_data_version.sql). A call first reads
 that counter (one cheap `select`, after bringing the facts up to date); while it is unchanged, the
 cached answer is served and the database is not queried again. A new result shows on the next rerun.
 """
@@ -33,7 +33,7 @@ from ingest_api.read.activity import list_activity
 from ingest_api.read.alerts import backlog, list_alerts
 
 # Only a safety net: entries are keyed on the data version, so a write shows at once. The TTL bounds
-# the one race a counter read outside the writer's transaction allows (migration 0015's comment).
+# the one race a counter read outside the writer's transaction allows (the comment in sql/functions/70_data_version.sql).
 TTL = 3600
 SCORE_CHOICES = ("latest", "best", "step")
 
@@ -82,7 +82,7 @@ def _call(url: str, fn: Any, *args: Any, **kw: Any) -> Any:
 
 
 def data_version(url: str) -> int:
-    """The database's change counter (migration 0015), read after bringing the facts up to date."""
+    """The database's change counter (sql/functions/70_data_version.sql), read after bringing the facts up to date."""
     with connection(url) as conn:  # checkout() brings the facts up to date first
         return int(conn.execute("select last_value from eval360_data_version").fetchone()["last_value"])
 

@@ -1,4 +1,4 @@
-"""Checkpoint identity cannot cross models (issue 12, §2; migration 0010).
+"""Checkpoint identity cannot cross models (issue 12, §2; sql/functions/50_store_results.sql).
 
 - A posted checkpoint id that is another model's checkpoint id, or names another model
   (`{other}__…`), is a 409 naming the owner; it never becomes an alias, so DELETE/GET by that id

@@ -1,4 +1,4 @@
-"""The set-based write path (migration 0008): a batch is stored as if its results were posted one
+"""The set-based write path (sql/functions/50_store_results.sql): a batch is stored as if its results were posted one
 by one; a failing batch leaves nothing; group commit answers each post on its own; the read-side
 facts queued by writes are drained before reads and in the background."""
 

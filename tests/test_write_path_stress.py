@@ -1,8 +1,8 @@
-"""Stress and property tests of the set-based write path (migration 0008, ingest.py, batcher.py).
+"""Stress and property tests of the set-based write path (sql/functions/50_store_results.sql, ingest/store.py, ingest/batcher.py).
 
 Oracles, never the code under test: the same results posted one by one (for batches), a rebuild of
 the read-side facts from the base tables (for the facts), and hand-written expectations.
-The last section pins bugs found in review (since fixed in migration 0008): each test names its case.
+The last section pins bugs found in review (since fixed in the store function): each test names its case.
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def _random_results(rng: random.Random, n: int = 200) -> list[dict]:
         if rng.random() < 0.2:
             content["primary_metric"] = rng.choice(sorted(content["metrics"]))
         if rng.random() < 0.1:
-            content.update(ci_lower=0.0, ci_upper=1.0, stderr=0.2)  # an interval holds its value (0010)
+            content.update(ci_lower=0.0, ci_upper=1.0, stderr=0.2)  # an interval holds its value (the store's rules)
         r = rng.random()
         if r < 0.45:
             step_key = "baseline" if baseline else s
@@ -384,7 +384,7 @@ def test_alias_claimed_twice_in_one_batch_is_a_conflict_of_the_second(client, db
     ({"checkpoint_id": "k2-think-v2__step-99999999999999999999"}, 422),  # a step past bigint, from the name
     ({"metrics": {"loss": 1e308, "f1": "-inf", "g": "nan"}, "sample_count": 2**31 - 1}, 200),
     ({"eval_config": {"big": 2**63 - 1, "nested": {"x": [1, None, "nan", -(2**63)]}}, "seed": -(2**63 - 1)}, 200),
-    ({"eval_config": {"big": 10**40}}, 422),  # unreadable afterwards: refused (0010)
+    ({"eval_config": {"big": 10**40}}, 422),  # unreadable afterwards: refused (the store's rules)
     ({"metrics": {f"m{i}": i / 1000 for i in range(1000)}}, 200),
 ])
 @pytest.mark.parametrize("path", ["single", "batch"])
@@ -424,7 +424,7 @@ def test_group_commit_with_a_bad_value_fails_only_that_post(live_server, db):
 
 
 def test_model_type_change_inside_a_batch_is_a_conflict_as_one_by_one(client, db, ingest_headers):
-    """Ingest never changes a model's type (migration 0010): the result stating another type is a 409,
+    """Ingest never changes a model's type (sql/functions/50_store_results.sql): the result stating another type is a 409,
     in a batch as when posted one by one, and the batch stores nothing."""
     def results(m: str) -> list[dict]:
         return [minimal_payload(model_id=m, checkpoint_id=f"{m}__step-100", dataset_name="a", eval_run_id=f"{m}-1"),

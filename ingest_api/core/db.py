@@ -115,7 +115,7 @@ def release(pool: ConnectionPool, conn: psycopg.Connection, exc: BaseException |
 
 
 def flush_facts(conn: psycopg.Connection, limit: int | None = None) -> int:
-    """Bring the read-side facts up to date with every stored write (migration 0008); returns the
+    """Bring the read-side facts up to date with every stored write (sql/functions/40_facts.sql); returns the
     number of runs refreshed. Every reader of the views calls it first (cheap when nothing is queued).
 
     On an idle connection outside autocommit it runs in a transaction of its own (committed at

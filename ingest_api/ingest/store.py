@@ -45,7 +45,7 @@ _NOT_CONTENT = frozenset({"i", "actor", "source", "record_activity"})
 
 
 def content_hash(prepared: dict) -> str:
-    """Hash of a prepared result's content (eval_runs.content_hash, migration 0010)."""
+    """Hash of a prepared result's content (eval_runs.content_hash, sql/functions/50_store_results.sql)."""
     content = {k: v for k, v in prepared.items() if k not in _NOT_CONTENT}
     try:
         basis = orjson.dumps(content, option=orjson.OPT_SORT_KEYS, default=str)

@@ -21,7 +21,7 @@ RESULT_COLS = ("checkpoint_id, dataset_name, metric_name, metric_value, is_prima
 def resolve_checkpoint(conn: psycopg.Connection, ident: str, model_id: str | None = None) -> str | None:
     """Canonical checkpoint id for an id or an alias a client has posted; None when unknown.
 
-    A checkpoint id always wins over an alias. Aliases belong to a model (migration 0010): with
+    A checkpoint id always wins over an alias. Aliases belong to a model (checkpoint_aliases, sql/migrations/0001_baseline.sql): with
     model_id only that model's count; without, an alias that several models posted is ambiguous,
     ApiError(409) listing the candidates (ask again with the checkpoint id).
     """

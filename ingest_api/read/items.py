@@ -4,7 +4,7 @@ Every function reads the current, completed runs of a model × dataset (or of a 
 v_example_run_outcomes: one row per checkpoint with the outcome bits of its examples (bit i: example i
 answered right; is_correct, else score >= 0.5). Item histories and dataset items are computed from
 those bits in numpy (one row per checkpoint, not per example); slice trends group the example rows of
-those runs from example_slice_stats (per-run slice counts kept by triggers, migration 0012). Rules (labels, trend test, suspect labels) are in docs/views.md.
+those runs from example_slice_stats (per-run slice counts kept by triggers, sql/functions/10_example_facts.sql). Rules (labels, trend test, suspect labels) are in docs/views.md.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def slice_trends(conn: psycopg.Connection, model_id: str, dataset: str, dimensio
     runs = _runs(conn, dataset, model_id, bits=False)
     ids = [r[0] for r in runs]
     with conn.cursor(row_factory=tuple_row) as cur:
-        # example_slice_stats (migration 0012): the slice counts of each run, kept by triggers.
+        # example_slice_stats (sql/functions/10_example_facts.sql): the slice counts of each run, kept by triggers.
         cur.execute("select eval_run_id, slice, n_examples, n_correct, n_graded, score_sum "
                     "from example_slice_stats where eval_run_id = any(%s) and dimension = %s", (ids, dimension))
         counts = cur.fetchall()

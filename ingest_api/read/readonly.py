@@ -2,7 +2,7 @@
 eval360_reader role, with bounded results.
 
 The boundary is the database role, not this module: the connection logs in as `eval360_reader`
-(ingest_api/reader.py, migration 0009), which may SELECT the views and nothing else, is a member of
+(ingest_api/core/reader.py; the role in sql/migrations/0001_baseline.sql), which may SELECT the views and nothing else, is a member of
 no role and so has no other identity to switch to, whatever text reaches the server. The
 application never switches role on one of its own connections, and refuses a connection that
 could read a base table (a DSN pointing at the owner by mistake).

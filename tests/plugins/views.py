@@ -57,7 +57,7 @@ def assert_not_null(rows: list[dict], cols: tuple[str, ...]) -> None:
 
 
 def facts(url):
-    """The facts as a reader sees them: after draining what the writes queued (migration 0008)."""
+    """The facts as a reader sees them: after draining what the writes queued (sql/functions/40_facts.sql)."""
     with psycopg.connect(url, autocommit=True) as c:
         c.execute("select eval360_flush_facts()")
     return (q(url, "select * from score_facts order by eval_run_id"),

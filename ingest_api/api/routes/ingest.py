@@ -79,7 +79,7 @@ async def ingest_examples(body: ExamplesIn, request: Request, role: IngestAuth) 
     if len(body.examples) > limit:
         raise ApiError(413, f"examples: {len(body.examples)} rows in one call, the limit is {limit}; "
                             "send several batches", field="examples")
-    # Example outcomes are kept as bit strings as long as the largest index (migration 0002): the
+    # Example outcomes are kept as bit strings as long as the largest index (sql/functions/10_example_facts.sql): the
     # bound keeps a post's cost independent of how large an index a client sends.
     max_idx = request.app.state.settings.max_example_idx
     for i, e in enumerate(body.examples):
