@@ -185,8 +185,11 @@ class FactsDrainer:
 
 
 def _session_sql(settings: Settings, name: str) -> list[str]:
-    """What every pooled connection of Eval360 sets first: the statement timeout and who it is."""
-    return [f"set statement_timeout = {int(settings.statement_timeout_ms)}", f"set application_name = '{name}'"]
+    """What every pooled connection of Eval360 sets first: the statement timeout, who it is, and the planner's
+    random page cost (with the default 4.0 the heatmap's ~700 key lookups were planned as hash joins over whole
+    fact tables: 2x slower at 40,000 runs)."""
+    return [f"set statement_timeout = {int(settings.statement_timeout_ms)}", f"set application_name = '{name}'",
+            f"set random_page_cost = {float(settings.random_page_cost)}"]
 
 
 def make_pool(url: str, settings: Settings, *, name: str = "eval360", min_size: int | None = None,

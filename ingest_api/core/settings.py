@@ -104,6 +104,9 @@ class Settings:
         "EVAL360_MAX_EXAMPLE_IDX", "largest accepted example_idx", _int))
     statement_timeout_ms: int = field(default=30_000, metadata=_var(
         "EVAL360_STATEMENT_TIMEOUT_MS", "per statement, API connections", _int))
+    random_page_cost: float = field(default=1.1, metadata=_var(
+        "EVAL360_RANDOM_PAGE_COST", "the planner's cost of a random page read in the service's sessions: 1.1 for "
+        "SSD storage or a working set in memory (PostgreSQL's 4.0 assumes spinning disks)", _float))
     pool_min: int = field(default=4, metadata=_var("EVAL360_POOL_MIN", "connections the API keeps open", _int))
     pool_max: int = field(default=10, metadata=_var(
         "EVAL360_POOL_MAX", "connections (and database slots) per API process", _int))
