@@ -48,55 +48,47 @@ def embedded_db(prefix: str = "eval360-bench-"):
 
 
 @contextmanager
-def api_server(url: str, *, workers: int = 1):
-    """`eval360 api` as a real process on a loopback port."""
+def _served(args: list[str], env: dict, health_path: str, what: str, timeout_s: float):
+    """`python -m ingest_api.cli <args>` as a real process on a loopback port, once `health_path` answers 200;
+    yields its base URL and stops it afterwards."""
     port = free_port()
-    extra = ["--workers", str(workers)] if workers > 1 else []
-    env = dict(os.environ, DATABASE_URL=url, EVAL360_INGEST_TOKEN=INGEST, EVAL360_ADMIN_TOKEN=ADMIN,
-               EVAL360_LOG_LEVEL="WARNING")
-    proc = subprocess.Popen([sys.executable, "-m", "ingest_api.cli", "api", "--port", str(port), "--no-migrate",
-                             "--quiet", *extra], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            if httpx.get(base + "/api/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            raise RuntimeError("API did not start: " + (proc.stderr.read().decode()[-2000:] if proc.stderr else ""))
-        time.sleep(0.1)
-    try:
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-@contextmanager
-def dashboard_server(url: str):
-    """`eval360 dashboard` (Streamlit) as a real process on a loopback port; yields its base URL."""
-    port = free_port()
-    env = dict(os.environ, DATABASE_URL=url, EVAL360_LOG_LEVEL="WARNING")
-    proc = subprocess.Popen([sys.executable, "-m", "ingest_api.cli", "dashboard", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed below; a file, so a chatty server never blocks on a pipe
+    proc = subprocess.Popen([sys.executable, "-m", "ingest_api.cli", *args, "--port", str(port)],
+                            env=dict(os.environ, EVAL360_LOG_LEVEL="WARNING", **env),
+                            stdout=subprocess.DEVNULL, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 90
+        deadline = time.time() + timeout_s
         while True:
             try:
-                if httpx.get(base + "/_stcore/health", timeout=2).status_code == 200:
+                if httpx.get(base + health_path, timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
-            if time.time() > deadline or proc.poll() is not None:
-                raise RuntimeError("the dashboard did not start")
-            time.sleep(0.3)
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                proc.wait(10)
+                log.seek(0)
+                raise RuntimeError(f"{what} did not start: {log.read().decode(errors='replace')[-2000:]}")
+            time.sleep(0.1)
         yield base
     finally:
         proc.terminate()
         proc.wait(10)
+        log.close()
+
+
+def api_server(url: str, *, workers: int = 1):
+    """`eval360 api` as a real process on a loopback port."""
+    extra = ["--workers", str(workers)] if workers > 1 else []
+    return _served(["api", "--no-migrate", "--quiet", *extra],
+                   {"DATABASE_URL": url, "EVAL360_INGEST_TOKEN": INGEST, "EVAL360_ADMIN_TOKEN": ADMIN},
+                   "/api/health", "the API", 60)
+
+
+def dashboard_server(url: str):
+    """`eval360 dashboard` (Streamlit) as a real process on a loopback port; yields its base URL."""
+    return _served(["dashboard"], {"DATABASE_URL": url}, "/_stcore/health", "the dashboard", 90)
 
 
 def pct(values: list[float], p: float) -> float:
