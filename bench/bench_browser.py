@@ -10,9 +10,9 @@ cold:  a new browser session opens the page's URL after the database's change co
 warm:  the same URL opened again in a new tab of a browser profile that has opened it before (the
        server's caches hold the data, the browser's cache holds Streamlit's scripts: a person opening
        a link again). Each tab is a new Streamlit session that runs the page's script.
-page-to-page: in one session, a click on the sidebar link of the next page until its main element
+page-to-page: in one session, a click on the next page's link in the top navigation bar until its main element
        shows (Streamlit's in-app navigation; the data cached).
-Main element: the Observatory heatmap, Model detail's promotion verdict, the leaderboard chart, the
+Main element: the Observatory heatmap (an HTML table), Model detail's promotion verdict, the leaderboard chart, the
 diff chart, the examples table, the alerts table, the SQL result table. Targets (issue 15): cold ≤ 1.5 s,
 warm ≤ 0.5 s, page-to-page ≤ 0.5 s. Median of --repeat runs. A same-run reference: the bare SQL of the
 heaviest read (the Observatory heatmap) timed with psycopg.
@@ -24,7 +24,7 @@ import argparse
 import math
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +36,8 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 TARGETS = (1.5, 0.5, 0.5)  # cold, warm, page-to-page (s)
 CHART = "[data-testid='stMain'] [data-testid='stVegaLiteChart'] :is(canvas, svg.marks)"
 TABLE = "[data-testid='stMain'] [data-testid='stDataFrame'] canvas"
-MAIN = {"observatory": ("Observatory", CHART), "model": ("Model detail", "[data-testid='stMain'] [data-testid='stAlert']"),
+GRID = "[data-testid='stMain'] .e360-grid td a"
+MAIN = {"observatory": ("Observatory", GRID), "model": ("Model detail", "[data-testid='stMain'] [data-testid='stAlert']"),
         "leaderboard": ("Leaderboard", CHART), "compare": ("Compare & diff", CHART),
         "examples": ("Example browser", TABLE),
         "activity": ("Activity & alerts", f"{TABLE}, [data-testid='stMain'] [data-testid='stAlert']"), "sql": ("SQL", TABLE)}
@@ -108,6 +109,100 @@ def _med(xs: list[float]) -> float:
     return m
 
 
+# The floor: a bare Streamlit app (this project's Streamlit and config, top navigation, two pages
+# each with a heading and one 40 × 15 Vega-Lite heatmap, no data read), timed exactly as the
+# dashboard's pages. What Streamlit itself costs in this browser on this machine, in the same run.
+_FLOOR_APP = """import streamlit as st
+st.set_page_config(page_title="floor", layout="wide")
+st.navigation([st.Page("p/first.py", title="First", url_path="first"),
+               st.Page("p/second.py", title="Second", url_path="second")], position="top").run()
+"""
+_FLOOR_PAGE = """import altair as alt
+import numpy as np
+import pandas as pd
+import streamlit as st
+st.title("{title}")
+rng = np.random.default_rng(0)
+df = pd.DataFrame({{"x": np.repeat(np.arange(40), 15), "y": np.tile(np.arange(15), 40), "v": rng.random(600)}})
+st.altair_chart(alt.Chart(df).mark_rect().encode(x="x:O", y="y:O", color="v:Q"), width="stretch")
+"""
+
+
+@contextmanager
+def _floor_server():
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+
+    import httpx
+
+    from bench.common import free_port
+
+    d = Path(tempfile.mkdtemp(prefix="eval360-floor-"))
+    (d / "p").mkdir()
+    (d / ".streamlit").mkdir()
+    shutil.copy(ROOT / ".streamlit" / "config.toml", d / ".streamlit" / "config.toml")
+    (d / "app.py").write_text(_FLOOR_APP)
+    for name in ("First", "Second"):
+        (d / "p" / f"{name.lower()}.py").write_text(_FLOOR_PAGE.format(title=name))
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.address", "127.0.0.1"], cwd=d, env=dict(os.environ),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                if httpx.get(base + "/_stcore/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError("the floor app did not start")
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _floor(browser, repeat: int) -> dict:
+    """Cold (new profile), warm (new tab of a profile that saw it) and page-to-page (top-bar click) for
+    the bare app; medians of `repeat`."""
+    def shown(page, title: str) -> None:
+        page.get_by_role("heading", name=title, exact=True).first.wait_for(state="visible")
+        page.locator(CHART).first.wait_for(state="visible")
+
+    out: dict[str, list[float]] = {"cold": [], "warm": [], "nav": []}
+    with _floor_server() as base:
+        for i in range(repeat + 1):  # the first round warms the server (imports, script compile)
+            ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+            page = ctx.new_page()
+            t0 = time.perf_counter()
+            page.goto(base + "/", wait_until="commit")  # the default page lives at / only
+            shown(page, "First")
+            cold = time.perf_counter() - t0
+            page.close()
+            tab = ctx.new_page()
+            t0 = time.perf_counter()
+            tab.goto(base + "/", wait_until="commit")
+            shown(tab, "First")
+            warm = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            tab.locator("[data-testid='stTopNav']").get_by_role("link", name="Second", exact=True).click()
+            shown(tab, "Second")
+            nav = time.perf_counter() - t0
+            ctx.close()
+            if i:
+                out["cold"].append(cold)
+                out["warm"].append(warm)
+                out["nav"].append(nav)
+    return {k: _med(v) for k, v in out.items()}
+
+
 def run(url: str, repeat: int) -> list[dict]:
     import psycopg
     from playwright.sync_api import sync_playwright
@@ -137,7 +232,7 @@ def run(url: str, repeat: int) -> list[dict]:
             for name, _params in pages:
                 t0 = time.perf_counter()
                 try:
-                    page.locator("[data-testid='stSidebarNav']").get_by_role("link", name=NAV[name],
+                    page.locator("[data-testid='stTopNav']").get_by_role("link", name=NAV[name],
                                                                               exact=True).click()
                     _visible(page, name, via_nav=True)
                     res[name]["nav"].append(time.perf_counter() - t0)
@@ -146,6 +241,7 @@ def run(url: str, repeat: int) -> list[dict]:
                     print(f"  {name}: page-to-page did not finish within the timeout", flush=True)
                     res[name]["nav"].append(float("nan"))
             ctx.close()
+        floor = _floor(browser, repeat)
         browser.close()
         # The same-run reference: the heaviest read as bare SQL.
         from ingest_api.core.db import flush_facts
@@ -163,6 +259,8 @@ def run(url: str, repeat: int) -> list[dict]:
     for name, _ in pages:
         r = res[name]
         out.append({"page": name, "cold_s": _med(r["cold"]), "warm_s": _med(r["warm"]), "nav_s": _med(r["nav"])})
+    out.append({"page": "(ref: bare Streamlit page, one Vega chart)", "cold_s": floor["cold"],
+                "warm_s": floor["warm"], "nav_s": floor["nav"]})
     out.append({"page": "(ref: heatmap SQL)", "cold_s": ref, "warm_s": float("nan"), "nav_s": float("nan")})
     return out
 

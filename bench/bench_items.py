@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
+from psycopg.rows import dict_row
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -336,6 +337,15 @@ def bench_writes(url: str, n_results: int, n_examples: int) -> dict:
                 assert c.post("/api/ingest/eval-result", content=json.dumps(p)).status_code == 200
         te = post_examples(base, f"wex-api{tag}", rows, 5000)
         tc = raw_copy(url, f"wex-ref{tag}", rows, 5000)
+    # Leave the kept database as loaded: the next run's reads (the heatmap's cells above all) see the
+    # same tree, not this run's extra models and datasets.
+    from ingest_api.ops.admin import delete_model
+
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        gone = [r["model_id"] for r in conn.execute("select model_id from models where model_id like %s",
+                                                    (f"w%{tag}",))]
+        for m in gone:
+            delete_model(conn, m, actor="bench")
     return {"results_per_s": n_results / t, "examples_per_s": n_examples / te, "copy_per_s": n_examples / tc,
             "api_vs_copy": tc / te}
 

@@ -14,9 +14,7 @@ if _ROOT not in sys.path:
 
 from dashboard.page_kit import friendly_error, md_escape
 
-# "auto": the sidebar starts collapsed on narrow windows (below ~1100 px wide), open on wide ones.
-st.set_page_config(page_title="Eval360", page_icon=":material/monitoring:", layout="wide",
-                   initial_sidebar_state="auto")
+st.set_page_config(page_title="Eval360", page_icon=":material/monitoring:", layout="wide")
 
 OBSERVATORY = st.Page("app_pages/observatory.py", title="Observatory", icon=":material/grid_on:",
                       url_path="observatory")
@@ -28,27 +26,24 @@ def _home() -> None:
     st.switch_page(OBSERVATORY, query_params={k: st.query_params.get_all(k) for k in st.query_params})
 
 
-PAGES = {
-    "": [st.Page(_home, title="Home", url_path="home", default=True, visibility="hidden")],
-    "Results": [
-        OBSERVATORY,
-        st.Page("app_pages/model.py", title="Model detail", icon=":material/timeline:", url_path="model"),
-        st.Page("app_pages/leaderboard.py", title="Leaderboard", icon=":material/leaderboard:", url_path="leaderboard"),
-        st.Page("app_pages/compare.py", title="Compare & diff", icon=":material/compare_arrows:", url_path="compare"),
-        st.Page("app_pages/examples.py", title="Example browser", icon=":material/list_alt:", url_path="examples"),
-        st.Page("app_pages/items.py", title="Items across training", icon=":material/stacked_line_chart:", url_path="items"),
-    ],
-    "Operations": [
-        st.Page("app_pages/activity.py", title="Activity & alerts", icon=":material/notifications:",
-                url_path="activity"),
-        st.Page("app_pages/sql.py", title="SQL", icon=":material/database:", url_path="sql"),
-    ],
-}
+# One flat list, shown as a bar across the top (st.navigation(position="top")): no sidebar, so a
+# 1024-px window gives the page its whole width (the bar folds its last links into "more" when narrow).
+PAGES = [
+    st.Page(_home, title="Home", url_path="home", default=True, visibility="hidden"),
+    OBSERVATORY,
+    st.Page("app_pages/model.py", title="Model detail", icon=":material/timeline:", url_path="model"),
+    st.Page("app_pages/leaderboard.py", title="Leaderboard", icon=":material/leaderboard:", url_path="leaderboard"),
+    st.Page("app_pages/compare.py", title="Compare & diff", icon=":material/compare_arrows:", url_path="compare"),
+    st.Page("app_pages/examples.py", title="Example browser", icon=":material/list_alt:", url_path="examples"),
+    st.Page("app_pages/items.py", title="Items across training", icon=":material/stacked_line_chart:", url_path="items"),
+    st.Page("app_pages/activity.py", title="Activity & alerts", icon=":material/notifications:", url_path="activity"),
+    st.Page("app_pages/sql.py", title="SQL", icon=":material/database:", url_path="sql"),
+]
 
 # The pages live in app_pages/, not pages/: with a folder named pages/ beside the entry script,
 # Streamlit starts in its legacy multipage mode (each page run alone, without this script's
 # navigation, layout and error handling) until this script has run once in the process.
-page = st.navigation(PAGES)
+page = st.navigation(PAGES, position="top")
 try:
     page.run()
 except Exception as exc:  # noqa: BLE001 - a page failure is a message, never a traceback

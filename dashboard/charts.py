@@ -28,54 +28,6 @@ def _sig_scale() -> alt.Scale:
     return alt.Scale(domain=list(SIGNIFICANCE_COLORS), range=list(SIGNIFICANCE_COLORS.values()))
 
 
-def heatmap(df: pd.DataFrame, *, color_field: str, color_title: str, diverging: bool = False,
-            show_values: bool = True, datasets: list[str] | None = None,
-            models: list[str] | None = None, grouped: bool = False, step: int = 34) -> alt.LayerChart:
-    """Models × datasets. Columns: model_label, dataset_name, <color_field>, score_text, status, mark,
-    tooltip fields. A point selection named `cell` (model_id, dataset_name) lets a click open the cell."""
-    sel = alt.selection_point(name="cell", fields=["model_id", "dataset_name"], on="click", clear="dblclick")
-    scale = (alt.Scale(scheme="blueorange", domainMid=0, reverse=True) if diverging else alt.Scale(scheme="viridis"))
-    x = alt.X("dataset_name:N", title=None, sort=datasets,
-              axis=alt.Axis(labelAngle=-50, labelLimit=150, labelOverlap=False,
-                            orient="bottom" if grouped else "top"))
-    y = alt.Y("model_label:N", title=None, sort=models, axis=alt.Axis(labelLimit=220, labelOverlap=False))
-    tooltip = [alt.Tooltip("model_id:N", title="model"), alt.Tooltip("dataset_name:N", title="dataset"),
-               alt.Tooltip("score:Q", title="score", format=".3f"),
-               alt.Tooltip("interval:N", title="95% interval"), alt.Tooltip("n:Q", title="n"),
-               alt.Tooltip("status:N"), alt.Tooltip("training_step:Q", title="step"),
-               alt.Tooltip(f"{color_field}:Q", title=color_title, format=".3f")]
-    base = alt.Chart(df).encode(x=x, y=y)
-    rect = base.mark_rect(stroke="white", strokeWidth=1).encode(
-        color=alt.condition(f"isValid(datum['{color_field}'])",
-                            alt.Color(f"{color_field}:Q", title=color_title, scale=scale),
-                            alt.value("#eeeeee")),
-        opacity=alt.condition(sel, alt.value(1.0), alt.value(0.45)),
-        tooltip=tooltip,
-    ).add_params(sel)
-    layers: list[alt.Chart] = [rect]
-    if show_values:
-        layers.append(base.mark_text(fontSize=10).encode(
-            text=alt.Text("score_text:N"),
-            color=alt.condition(f"datum['{color_field}'] > 0.6 || datum['{color_field}'] < -0.6",
-                                alt.value("white"), alt.value("black")) if diverging else
-            alt.condition(f"datum['{color_field}'] < 0.5", alt.value("white"), alt.value("black")),
-            tooltip=tooltip))
-    layers.append(base.mark_text(fontSize=11, fontWeight="bold", dx=0 if not show_values else 15,
-                                 dy=0 if not show_values else -6, color="#b00020").encode(
-        text=alt.Text("mark:N"), tooltip=tooltip))
-    n_rows = len(models) if models else max(1, df["model_label"].nunique())
-    if not grouped or "category" not in df.columns:
-        return alt.layer(*layers).properties(width="container", height=max(160, 34 * n_rows))
-    # Columns grouped by category: one panel per category with its name on top, a fixed width per
-    # dataset (wider than the page scrolls sideways rather than squeezing the labels).
-    cats = list(dict.fromkeys(df.sort_values("category")["category"].tolist()))
-    return alt.layer(*layers).properties(width=alt.Step(step), height=max(160, 30 * n_rows)).facet(
-        column=alt.Column("category:N", title=None, sort=cats,
-                          header=alt.Header(labelFontWeight="bold", labelFontSize=12, labelOrient="top",
-                                            labelAngle=0, labelAlign="left", labelAnchor="start")),
-        spacing=10).resolve_scale(x="independent")
-
-
 def training_curve(points: pd.DataFrame, baselines: pd.DataFrame | None = None,
                    alerts: pd.DataFrame | None = None, *, title: str = "", height: int = 240) -> alt.LayerChart:
     """Score vs step with its 95% interval band; baselines as dashed reference lines; alerts marked.

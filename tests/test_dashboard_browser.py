@@ -120,6 +120,24 @@ def test_every_page_path_works_as_typed(stack, page, path, title):
         assert urlparse(page.url).path == "/observatory"
 
 
+def test_observatory_heatmap_grouped_and_a_cell_opens_its_curve(stack, page):
+    _open(page, stack, "/observatory", "Observatory")
+    grid = page.locator("[data-testid='stMain'] .e360-grid")
+    expect(grid).to_be_visible(timeout=TIMEOUT)
+    # Columns grouped under their category, categories in order, each spanning its datasets.
+    cats = grid.locator("th.cat")
+    assert cats.all_inner_texts() == ["code", "math"]
+    assert [c.get_attribute("colspan") for c in cats.all()] == ["1", "2"]
+    # The cell of run-a on math500 shows its latest score; a click opens that model's curve of that dataset.
+    cell = grid.locator("tr", has=page.locator("th.model", has_text="run-a")).locator("td a").nth(2)
+    expect(cell).to_have_text("0.30")
+    assert "0.300" in cell.get_attribute("title") and "95%" in cell.get_attribute("title")
+    cell.click()
+    expect(page.get_by_role("heading", name="Model detail", exact=True).first).to_be_visible(timeout=TIMEOUT)
+    q = parse_qs(urlparse(page.url).query)
+    assert q["model"] == ["run-a"] and q["datasets"] == ["math500"], page.url
+
+
 def test_promotion_verdict_in_the_first_viewport(stack, page):
     _open(page, stack, "/model?model=run-a", "Model detail")
     verdict = page.get_by_text("✗ Blocked", exact=False).first

@@ -15,18 +15,6 @@ def _pts() -> pd.DataFrame:
                          "ci_lower": [0.45, 0.55, 0.5], "ci_upper": [0.55, 0.65, 0.6], "n": [200, 200, 200]})
 
 
-def test_heatmap_spec_is_valid_and_selectable():
-    df = pd.DataFrame({"model_id": ["a", "a", "b"], "model_label": ["a", "a", "b"], "dataset_name": ["x", "y", "x"],
-                       "score": [0.5, None, 0.7], "score_text": ["0.50", "", "0.70"], "interval": ["[0.4, 0.6]", "—",
-                                                                                                   "[0.6, 0.8]"],
-                       "n": [100, None, 100], "status": ["completed", "missing", "stale"], "mark": ["", "∅", "↻"],
-                       "training_step": [100, None, None], "colour": [0.0, None, 1.0]})
-    spec = charts.heatmap(df, color_field="colour", color_title="norm", datasets=["x", "y"],
-                          models=["a", "b"]).to_dict()
-    assert spec["params"][0]["name"] == "cell"
-    assert charts.heatmap(df, color_field="colour", color_title="gap", diverging=True).to_dict()
-
-
 def test_curve_band_baselines_and_alerts():
     base = pd.DataFrame({"name": ["gpt", "llama"], "value": [0.7, 0.6], "label": ["best baseline: gpt", ""]})
     alerts = pd.DataFrame({"training_step": [200], "metric_value": [0.6], "severity": ["critical"],
@@ -58,37 +46,6 @@ def test_interval_and_profile_charts():
     df = pd.DataFrame({"dataset_name": ["x"], "delta": [0.1], "delta_ci_lower": [0.0], "delta_ci_upper": [0.2],
                        "q_value": [0.04], "test": ["mcnemar_exact"], "significance": ["likely_real"]})
     assert charts.diff(df).to_dict()
-
-
-def test_grouped_heatmap_facets_by_category():
-    df = pd.DataFrame({"model_id": ["a", "a"], "model_label": ["a", "a"], "dataset_name": ["x", "y"],
-                       "category": ["math", "code"], "score": [0.5, 0.6], "score_text": ["0.50", "0.60"],
-                       "interval": ["—", "—"], "n": [10, 10], "status": ["completed"] * 2, "mark": ["", ""],
-                       "training_step": [1, 1], "colour": [0.2, 0.8]})
-    spec = charts.heatmap(df, color_field="colour", color_title="norm", grouped=True, datasets=["y", "x"]).to_dict()
-    assert spec["facet"]["column"]["field"] == "category"
-    assert spec["resolve"]["scale"]["x"] == "independent"
-
-
-def test_multi_curves_hover_zoom_legend_and_smoothing():
-    from dashboard.page_kit import ema, with_smoothing
-
-    pts = pd.concat([_pts().assign(series="gsm8k.v2"), _pts().assign(series="math")])
-    sm = with_smoothing(pts, 0.5)
-    base = pd.DataFrame({"series": ["math"], "name": ["gpt"], "value": [0.7]})
-    alerts = pd.DataFrame({"series": ["math"], "training_step": [200], "metric_value": [0.6],
-                           "severity": ["critical"], "alert_type": ["regression"], "message": ["drop"]})
-    spec = charts.multi_curves(sm, base, alerts, smoothed=True, series_title="dataset").to_dict()
-    params = {p["name"]: p for layer in [spec, *spec["layer"]] for p in layer.get("params", [])}
-    assert params["zoom"]["bind"] == "scales"
-    assert params["shown"]["bind"] == "legend"
-    assert params["step"]["select"]["nearest"] is True
-    # The hover rule's tooltip lists every series at the step (the dotted name escaped as a field).
-    rule = next(la for la in spec["layer"] if la["mark"] == "rule" or la["mark"].get("type") == "rule")
-    assert [t["title"] for t in rule["encoding"]["tooltip"]][1:] == ["gsm8k.v2", "math"]
-    # EMA with start-up correction: the first value is kept, then w·s + (1 − w)·x normalised.
-    assert ema([1.0, 0.0], 0.5) == [1.0, (0.5 * 0.5 * 1.0 + 0.5 * 0.0) / (0.5 * 0.5 + 0.5)]
-    assert list(sm[sm.series == "math"]["metric_value"]) == [0.5, 0.6, 0.55]  # raw points kept
 
 
 def test_training_heatmap_spec():

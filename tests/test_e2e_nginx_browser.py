@@ -118,8 +118,10 @@ def test_ingest_read_and_render_through_nginx(stack):
             # The Observatory names every model it shows (in its coverage grid, whose cells are
             # rendered on a canvas with an accessible DOM copy: attached, not "visible").
             page.get_by_text("E2E Model").first.wait_for(state="attached", timeout=90_000)
-            # …and its heatmap chart has rendered.
-            page.locator("[data-testid='stVegaLiteChart'], .vega-embed").first.wait_for(timeout=60_000)
+            # …and its heatmap has rendered, with cells that link (relative links: under /eval360/).
+            cell = page.locator(".e360-grid td a").first
+            cell.wait_for(timeout=60_000)
+            assert cell.get_attribute("href").startswith("model?")
             page.wait_for_timeout(1500)
             page.screenshot(path=str(shot), full_page=True)
             assert "Traceback" not in page.content()

@@ -5,11 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, grid
 from dashboard.charts import STATUS_MARKS
 from dashboard.page_kit import (
     EMPTY_DB_HELP,
-    chart,
     empty,
     load,
     qp,
@@ -22,8 +21,8 @@ from dashboard.page_kit import (
 
 url = data.database_url()
 st.title("Observatory")
-st.caption("Every model against every benchmark. Pick a cell (click it, or choose below) to open the model "
-           "or the eval run behind it.")
+st.caption("Every model against every benchmark. Click a cell to open the model's curve on that dataset, "
+           "or pick one below for its eval run.")
 
 counts = load(data.counts, url, what="the overview")
 if not counts["n_models"]:
@@ -109,71 +108,32 @@ else:
     df["colour"] = norm.where(sign > 0, 1 - norm).fillna(0.5).where(df["score"].notna())
     colour_title = "normalised (1 = best shown)"
 
-df["mark"] = df["status"].map(lambda s: STATUS_MARKS.get(s, ""))
-df["score_text"] = df["score"].map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
-df["interval"] = [f"[{lo_:.3f}, {hi_:.3f}]" if pd.notna(lo_) and pd.notna(hi_) else "—"
-                  for lo_, hi_ in zip(df["ci_lower"], df["ci_upper"])]
-df["model_label"] = df["model_id"]
-
 df["category"] = df["category"].fillna("uncategorised")
-order = sorted(datasets, key=lambda d: ((datasets_meta.get(d) or {}).get("category") or "~", d))
-plot_df = df[["model_id", "model_label", "dataset_name", "category", "score", "score_text", "interval", "n",
-              "status", "mark", "training_step", "colour"]]
-@st.dialog("Cell", width="large")
-def _cell_dialog(m_id: str, ds: str) -> None:
-    """What a click on the heatmap opens: the cell's numbers and the ways into it."""
-    hit = df[(df["model_id"] == m_id) & (df["dataset_name"] == ds)]
-    if hit.empty:
-        st.text(f"{m_id} on {ds}: not in this view")
-        return
-    c = hit.iloc[0]
-    st.text(f"{m_id} on {ds}: " + (with_interval(c["score"], c["ci_lower"], c["ci_upper"], c["n"])
-                                   if pd.notna(c["score"]) else "no score") + f"  · status {c['status']}"
-            + (f"  · step {int(c['training_step'])}" if pd.notna(c["training_step"]) else ""))
-    st.page_link("app_pages/model.py", label="Open model detail (curve of this dataset)", icon=":material/timeline:",
-                 query_params={"model": m_id, "datasets": ds, "tab": "curves"})
-    runs = {r["eval_run_id"] for r in load(data.runs_with_examples, url, m_id, ds, what="eval runs with examples")}
-    if c["eval_run_id"] and c["eval_run_id"] in runs:
-        st.page_link("app_pages/examples.py", label="Open this eval run's examples", icon=":material/list_alt:",
-                     query_params={"run": c["eval_run_id"]})
-    else:
-        st.text("This eval run has no per-example rows.")
-
-
 n_cats = df["category"].nunique()
-st.caption(f"{len(datasets)} datasets in {n_cats} categor{'y' if n_cats == 1 else 'ies'}, grouped; scroll sideways "
-           "when they do not fit. Click a cell to open it (a panel pops up; it also stays in the box below).")
-# A wide grouped heatmap scrolls sideways inside its own box instead of being cut off (static CSS).
-st.html("<style>.st-key-obs_heatmap{overflow-x:auto}</style>")
-event = chart("heatmap", plot_df, color_field="colour", color_title=colour_title, diverging=color_mode == "gap",
-              show_values=len(datasets) <= 100, datasets=order, models=[m["model_id"] for m in models],
-              grouped=True, step=36 if len(datasets) <= 100 else 20,
-              key="obs_heatmap", on_select="rerun", selection_mode="cell", width="content")
+sel_model, sel_ds = qp("model"), qp("dataset")
+st.caption(f"{len(datasets)} datasets in {n_cats} categor{'y' if n_cats == 1 else 'ies'}, grouped; the table "
+           "scrolls sideways when they do not fit. Hover a cell for its 95% interval and n; click it to open "
+           "the model's curve on that dataset.")
+theme = getattr(getattr(st.context, "theme", None), "type", None)
+st.html(grid.legend_html(colour_title, diverging=color_mode == "gap",
+                         low="worse" if color_mode == "gap" else "low",
+                         high="better" if color_mode == "gap" else "high")
+        + grid.heatmap_html(df, models=[m["model_id"] for m in models], datasets=datasets,
+                            categories={d: (datasets_meta.get(d) or {}).get("category") or "uncategorised"
+                                        for d in datasets},
+                            color_field="colour", color_title=colour_title, diverging=color_mode == "gap",
+                            marks=STATUS_MARKS, picked=(sel_model, sel_ds) if sel_model and sel_ds else None,
+                            background="#0e1117" if theme == "dark" else "#ffffff"))
 st.caption("Cell marks: " + " · ".join(f"{v} {k}" for k, v in STATUS_MARKS.items())
-           + ". Values are the chosen score; hover for the 95% interval and n.")
+           + ". Values are the chosen score.")
 
-picked = (event.selection.get("cell") or [None])[0] if event and event.selection else None
 cell_box = st.container(border=True)
-if picked and st.session_state.get("obs_last_pick") == (picked.get("model_id"), picked.get("dataset_name")):
-    picked = None  # already applied
-if picked:
-    _cell_dialog(picked.get("model_id"), picked.get("dataset_name"))
-sel_model = (picked or {}).get("model_id") or qp("model")
-sel_ds = (picked or {}).get("dataset_name") or qp("dataset")
-
 with cell_box:
     st.markdown("**Selected cell**")
     a, b = st.columns(2)
     model_ids = [m["model_id"] for m in models]
-    # A click on the chart moves the pickers (set before they are drawn, and then without a default).
     m_kw: dict = {"index": model_ids.index(sel_model) if sel_model in model_ids else 0}
     d_kw: dict = {"index": datasets.index(sel_ds) if sel_ds in datasets else 0}
-    # The chart keeps its selection across reruns: apply a click once, so the pickers stay usable.
-    if picked and sel_model in model_ids and sel_ds in datasets \
-            and st.session_state.get("obs_last_pick") != (sel_model, sel_ds):
-        st.session_state["obs_last_pick"] = (sel_model, sel_ds)
-        st.session_state["obs_cell_model"], st.session_state["obs_cell_dataset"] = sel_model, sel_ds
-        m_kw, d_kw = {}, {}
     cm = a.selectbox("Model", model_ids, key="obs_cell_model", **m_kw)
     cd = b.selectbox("Dataset", datasets, key="obs_cell_dataset", **d_kw)
     sync_qp(model=cm, dataset=cd)
@@ -209,4 +169,4 @@ table(cov, name="coverage", key="obs_cov", column_config={
                                                 color="blue")})
 
 with st.expander("Heatmap as a table"):
-    table(df.drop(columns=["model_label", "mark", "score_text", "interval"]), name="heatmap", key="obs_table")
+    table(df, name="heatmap", key="obs_table")

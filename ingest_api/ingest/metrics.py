@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -31,9 +32,15 @@ def is_score_metric(name: str) -> bool:
 
 
 def is_proportion_metric(name: str, value: float | None) -> bool:
-    if value is None or not is_score_metric(name) or not _PROPORTION.search(name):
+    if value is None or not _proportion_name(name):
         return False
     return 0.0 <= value <= 1.0
+
+
+@functools.lru_cache(maxsize=4096)
+def _proportion_name(name: str) -> bool:
+    # Memoised: a read of hundreds of scores asks this of a handful of distinct names.
+    return is_score_metric(name) and bool(_PROPORTION.search(name))
 
 
 def split_value(value: float | None) -> tuple[float | None, str | None]:
