@@ -44,6 +44,9 @@ PAGES = [
 # Streamlit starts in its legacy multipage mode (each page run alone, without this script's
 # navigation, layout and error handling) until this script has run once in the process.
 page = st.navigation(PAGES, position="top")
+# Below the navigation bar, less of Streamlit's default top padding: the first chart or table sits
+# higher in the first viewport.
+st.html("<style>[data-testid='stMainBlockContainer']{padding-top:4.5rem}</style>")
 try:
     page.run()
 except Exception as exc:  # noqa: BLE001 - a page failure is a message, never a traceback

@@ -141,7 +141,8 @@ def dashboard_command(port: int, host: str, root_path: str) -> list[str]:
     # The dashboard is served at /eval360/ behind nginx: the API's root path is /eval360 too.
     cmd = [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "dashboard" / "app.py"),
            "--server.port", str(port), "--server.address", host, "--server.headless", "true",
-           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+           "--runner.magicEnabled", "false"]
     if base:
         cmd += ["--server.baseUrlPath", base]
     return cmd
