@@ -13,6 +13,7 @@ cached answer is served and the database is not queried again. A new result show
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -81,10 +82,25 @@ def _call(url: str, fn: Any, *args: Any, **kw: Any) -> Any:
         return fn(conn, *args, **kw)
 
 
+# The counter as last read, per database URL: (monotonic time, value). A page calls several loaders
+# in one run (~0.1 s); each read of the counter is a pool checkout, a facts flush and a select
+# (~10 ms here), so one read serves every loader of the run. A write from elsewhere within this
+# window shows on the rerun after (as one landing just after the read would anyway).
+_VERSION_FRESH_S = 0.3
+_versions: dict[str, tuple[float, int]] = {}
+
+
 def data_version(url: str) -> int:
-    """The database's change counter (sql/functions/70_data_version.sql), read after bringing the facts up to date."""
+    """The database's change counter (sql/functions/70_data_version.sql), read after bringing the
+    facts up to date; a read younger than _VERSION_FRESH_S is reused."""
+    now = time.monotonic()
+    seen = _versions.get(url)
+    if seen is not None and now - seen[0] < _VERSION_FRESH_S:
+        return seen[1]
     with connection(url) as conn:  # checkout() brings the facts up to date first
-        return int(conn.execute("select last_value from eval360_data_version").fetchone()["last_value"])
+        v = int(conn.execute("select last_value from eval360_data_version").fetchone()["last_value"])
+    _versions[url] = (now, v)
+    return v
 
 
 def versioned(fn: Any) -> Any:
@@ -107,6 +123,7 @@ def versioned(fn: Any) -> Any:
 
 def clear_caches() -> None:
     """After a write (acknowledging an alert): drop the cached reads so the page shows it at once."""
+    _versions.clear()
     st.cache_data.clear()
 
 
