@@ -305,6 +305,25 @@ def test_diff_two_checkpoints(seeded):
     assert metrics["Datasets"] == "2"
 
 
+def test_diff_flips_default_to_the_largest_change(seeded, env):
+    # Example rows on both checkpoints of both datasets: ds_math moves by 0.10 (20 flips), ds_code by
+    # 0.05 (10 flips). The flips table opens on ds_math (largest change first), not the alphabet's
+    # first, and "(all)" in the link shows both.
+    with psycopg.connect(env, row_factory=dict_row) as conn, conn.transaction():
+        for (ds, step), k in {("ds_math", 100): 100, ("ds_code", 100): 60, ("ds_code", 200): 70}.items():
+            store_examples(conn, seeded[("alpha", ds, step)],
+                           [ExampleIn(example_idx=i, correct=i < k) for i in range(N)], actor="test")
+    at = render("compare", a="alpha__step-100", b="alpha__step-200")
+    no_failure(at)
+    assert at.selectbox(key="diff_flips_ds").value == "ds_math"
+    flips = frame_with(at, "dataset_name", "example_idx", "flip")
+    assert set(flips.dataset_name) == {"ds_math"} and len(flips) == 20
+    at = render("compare", a="alpha__step-100", b="alpha__step-200", flips="(all)")
+    no_failure(at)
+    flips = frame_with(at, "dataset_name", "example_idx", "flip")
+    assert flips.groupby("dataset_name").size().to_dict() == {"ds_code": 10, "ds_math": 20}
+
+
 def test_compare_models_side_by_side(seeded):
     at = render("compare", models=["alpha", "base"], dataset="ds_code")
     no_failure(at)
