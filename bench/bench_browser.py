@@ -14,7 +14,12 @@ page-to-page: in one session, a click on the next page's link in the top navigat
        shows (Streamlit's in-app navigation; the data cached).
 Main element: the Observatory heatmap (an HTML table), Model detail's promotion verdict, the leaderboard chart, the
 diff chart, the examples table, the alerts table, the SQL result table. Targets (issue 15): cold ≤ 1.5 s,
-warm ≤ 0.5 s, page-to-page ≤ 0.5 s. Median of --repeat runs. A same-run reference: the bare SQL of the
+warm ≤ 0.5 s, page-to-page ≤ 0.5 s. Median of --repeat runs.
+
+Same-run references: (1) the floor: a bare Streamlit app (this project's Streamlit and config, top
+navigation, a heading and one 600-cell Vega-Lite heatmap per page, no data read), timed the same
+three ways: what any Streamlit page costs in this browser on this machine (a new tab is a new
+session: the page's scripts, a websocket, a script run, the first paint); (2) the bare SQL of the
 heaviest read (the Observatory heatmap) timed with psycopg.
 """
 
