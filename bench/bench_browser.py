@@ -135,42 +135,22 @@ st.altair_chart(alt.Chart(df).mark_rect().encode(x="x:O", y="y:O", color="v:Q"),
 
 @contextmanager
 def _floor_server():
-    import os
     import shutil
-    import subprocess
     import tempfile
 
-    import httpx
-
-    from bench.common import free_port
+    from bench.common import streamlit_server
 
     d = Path(tempfile.mkdtemp(prefix="eval360-floor-"))
-    (d / "p").mkdir()
-    (d / ".streamlit").mkdir()
-    shutil.copy(ROOT / ".streamlit" / "config.toml", d / ".streamlit" / "config.toml")
-    (d / "app.py").write_text(_FLOOR_APP)
-    for name in ("First", "Second"):
-        (d / "p" / f"{name.lower()}.py").write_text(_FLOOR_PAGE.format(title=name))
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1"], cwd=d, env=dict(os.environ),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                if httpx.get(base + "/_stcore/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError("the floor app did not start")
-            time.sleep(0.1)
-        yield base
+        (d / "p").mkdir()
+        (d / ".streamlit").mkdir()
+        shutil.copy(ROOT / ".streamlit" / "config.toml", d / ".streamlit" / "config.toml")
+        (d / "app.py").write_text(_FLOOR_APP)
+        for name in ("First", "Second"):
+            (d / "p" / f"{name.lower()}.py").write_text(_FLOOR_PAGE.format(title=name))
+        with streamlit_server(d) as base:
+            yield base
     finally:
-        proc.terminate()
-        proc.wait(10)
         shutil.rmtree(d, ignore_errors=True)
 
 

@@ -48,13 +48,16 @@ def embedded_db(prefix: str = "eval360-bench-"):
 
 
 @contextmanager
-def _served(args: list[str], env: dict, health_path: str, what: str, timeout_s: float):
-    """`python -m ingest_api.cli <args>` as a real process on a loopback port, once `health_path` answers 200;
-    yields its base URL and stops it afterwards."""
+def _served(args: list[str], env: dict, health_path: str, what: str, timeout_s: float, *,
+            command: list[str] | None = None, cwd: str | Path | None = None):
+    """`python -m ingest_api.cli <args> --port P` (or `command` + `--server.port P`, a bare Streamlit
+    app) as a real process on a loopback port, once `health_path` answers 200; yields its base URL
+    and stops it afterwards."""
     port = free_port()
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed below; a file, so a chatty server never blocks on a pipe
-    proc = subprocess.Popen([sys.executable, "-m", "ingest_api.cli", *args, "--port", str(port)],
-                            env=dict(os.environ, EVAL360_LOG_LEVEL="WARNING", **env),
+    cmd = ([*command, "--server.port", str(port)] if command
+           else [sys.executable, "-m", "ingest_api.cli", *args, "--port", str(port)])
+    proc = subprocess.Popen(cmd, env=dict(os.environ, EVAL360_LOG_LEVEL="WARNING", **env), cwd=cwd,
                             stdout=subprocess.DEVNULL, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -89,6 +92,12 @@ def api_server(url: str, *, workers: int = 1):
 def dashboard_server(url: str):
     """`eval360 dashboard` (Streamlit) as a real process on a loopback port; yields its base URL."""
     return _served(["dashboard"], {"DATABASE_URL": url}, "/_stcore/health", "the dashboard", 90)
+
+
+def streamlit_server(app_dir: Path, script: str = "app.py"):
+    """`streamlit run <script>` in `app_dir` (its .streamlit/config.toml applies) on a loopback port."""
+    return _served([], {}, "/_stcore/health", f"streamlit {script}", 60, cwd=app_dir,
+                   command=[sys.executable, "-m", "streamlit", "run", script, "--server.address", "127.0.0.1"])
 
 
 def pct(values: list[float], p: float) -> float:
