@@ -62,6 +62,7 @@ _CSS = """<style>
 .e360-grid table{border-collapse:separate;border-spacing:2px;font-size:11px;line-height:1.2}
 .e360-grid th{font-weight:600;white-space:nowrap;padding:0 4px}
 .e360-grid th.cat{text-align:left;border-bottom:2px solid rgba(128,128,128,.5);font-size:12px}
+.e360-grid th.cat div{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 .e360-grid th.ds{font-weight:400;vertical-align:bottom;height:110px;padding:0}
 .e360-grid th.ds span{display:inline-block;writing-mode:vertical-rl;transform:rotate(180deg);
   max-height:108px;overflow:hidden;text-overflow:ellipsis}
@@ -106,7 +107,10 @@ def heatmap_html(df: pd.DataFrame, *, models: Sequence[str], datasets: Sequence[
     for i, cat in enumerate(order):
         if i:
             out.append('<th class="gap"></th>')
-        out.append(f'<th class="cat" colspan="{len(groups[cat])}">{esc(cat)}</th>')
+        # The label widens its columns at most to ~10 characters; longer names are cut (whole on hover).
+        width = max(40 * len(groups[cat]) - 6, 76)
+        out.append(f'<th class="cat" colspan="{len(groups[cat])}" title="{esc(cat)}">'
+                   f'<div style="width:{width}px">{esc(cat)}</div></th>')
     out.append("</tr><tr><th></th>")
     for i, cat in enumerate(order):
         if i:
