@@ -211,7 +211,8 @@ if view == "diff":
             # One dataset by default, the first with flips in the table's order (largest change first):
             # every dataset's flips at once are thousands of rows (a 1.8 MB table at 40 datasets) that
             # took longer to send and draw than the rest of the page. "(all)" is one choice away.
-            top = next(n for n in ddf["dataset_name"] if n in set(ds_with))
+            with_flips = set(ds_with)
+            top = next(n for n in ddf["dataset_name"] if n in with_flips)
             fd = select("Dataset", ["(all)"] + ds_with, param="flips", key="diff_flips_ds", default=top)
             kind = st.radio("Flip", ["both", "right_to_wrong", "wrong_to_right"], horizontal=True,
                             key="diff_flip_kind")

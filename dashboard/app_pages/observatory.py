@@ -119,8 +119,7 @@ st.html(grid.legend_html(colour_title, diverging=color_mode == "gap",
                          low="worse" if color_mode == "gap" else "low",
                          high="better" if color_mode == "gap" else "high")
         + grid.heatmap_html(df, models=[m["model_id"] for m in models], datasets=datasets,
-                            categories={d: (datasets_meta.get(d) or {}).get("category") or "uncategorised"
-                                        for d in datasets},
+                            categories=dict(zip(df["dataset_name"], df["category"])),
                             color_field="colour", color_title=colour_title, diverging=color_mode == "gap",
                             marks=STATUS_MARKS, picked=(sel_model, sel_ds) if sel_model and sel_ds else None,
                             background="#0e1117" if theme == "dark" else "#ffffff"))
